@@ -1,0 +1,56 @@
+# The two commands: `make run` (set up what is missing, start the whole stack)
+# and `make test` (set up what is missing, run the whole suite). `make help` lists the rest.
+
+SHELL := /bin/bash
+VENV ?= .venv
+RASA_VENV ?= .venv-rasa
+export VENV RASA_VENV
+PY := $(VENV)/bin/python
+RASA := $(abspath $(RASA_VENV))/bin/rasa
+RASA_ENV := RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1
+TINY_MODEL ?= models/tiny-qwen2
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories shell tiny-model clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: ## create .venv (Python 3.11+) and .venv-rasa (Python 3.10, Rasa 3.6) if missing or stale
+	@scripts/setup.sh
+
+run: setup rasa-model ## start LLM service :8000, actions :5055, Rasa :5005, webchat :8080 (Ctrl-C stops)
+	@$(PY) -m stack run
+
+test: setup rasa-model ## run the whole suite (unit, Rasa data/story tests, end-to-end)
+	@scripts/test.sh $(PYTEST_ARGS)
+
+test-fast: setup ## the unit tests only (no Rasa servers, no training)
+	@$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+
+faq-responses: setup ## regenerate rasa_project/domain/faq.yml from knowledge/store.yml
+	@$(PY) -m actions.knowledge write
+
+rasa-model: setup ## train the Rasa model if its data or config changed
+	@$(PY) -m actions.knowledge write
+	@scripts/rasa_model.sh
+
+train: rasa-model ## (designers) same as rasa-model
+
+validate: setup ## (designers) check domain, NLU, stories and rules for mistakes
+	@$(PY) -m actions.knowledge check
+	@cd rasa_project && $(RASA_ENV) $(RASA) data validate --fail-on-warnings
+
+test-stories: rasa-model ## (designers) run rasa_project/tests/test_stories.yml against the trained model
+	@cd rasa_project && $(RASA_ENV) $(RASA) test core --stories tests/test_stories.yml \
+	  --model models/assistant.tar.gz --fail-on-prediction-errors --out results/core
+
+shell: rasa-model ## (designers) talk to the assistant in the terminal (start `make run` first for custom actions)
+	@cd rasa_project && $(RASA_ENV) $(RASA) shell --model models/assistant.tar.gz
+
+tiny-model: setup ## build a tiny random Qwen2 model in models/tiny-qwen2 (LLM_MODEL=models/tiny-qwen2 make run)
+	@$(PY) -m llm tiny-model --output $(TINY_MODEL)
+
+clean: ## remove trained models, logs and test output (keeps the virtualenvs)
+	rm -rf rasa_project/models rasa_project/results var models .pytest_cache

@@ -1,0 +1,103 @@
+"""The action server's configuration, read from the environment in one place."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STORE_FACTS = REPO_ROOT / "knowledge" / "store.yml"
+DEFAULT_ORDERS_DB_URL = f"sqlite:///{REPO_ROOT / 'var' / 'orders.db'}"
+
+# Rasa holds a per-conversation lock for 60 s; an action must finish well inside it.
+RASA_LOCK_SECONDS = 60.0
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value the action server cannot use."""
+
+
+@dataclass(frozen=True)
+class ActionServerConfig:
+    llm_base_url: str = "http://localhost:8000/v1"
+    llm_model: str = "default"
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 20.0
+    llm_max_tokens: int = 256
+    llm_temperature: float = 0.7
+    history_turns: int = 8
+    max_user_chars: int = 2000
+    orders_db_url: str = DEFAULT_ORDERS_DB_URL
+    orders_seed_sample: bool = True
+    store_facts_path: Path = DEFAULT_STORE_FACTS
+
+    def __post_init__(self) -> None:
+        if not self.llm_base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"LLM_BASE_URL={self.llm_base_url!r} is not an http(s) URL; "
+                "set it to the OpenAI-compatible base URL, e.g. http://localhost:8000/v1."
+            )
+        if not 0 < self.llm_timeout_s < RASA_LOCK_SECONDS:
+            raise ConfigError(
+                f"LLM_TIMEOUT_S={self.llm_timeout_s} must be above 0 and below "
+                f"{RASA_LOCK_SECONDS:.0f} s (Rasa's conversation lock); 20 is the default."
+            )
+        for name in ("llm_max_tokens", "history_turns", "max_user_chars"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.upper()} must be a positive whole number.")
+        if not 0 <= self.llm_temperature <= 2:
+            raise ConfigError("LLM_TEMPERATURE must be between 0 and 2.")
+
+    @property
+    def chat_completions_url(self) -> str:
+        return self.llm_base_url.rstrip("/") + "/chat/completions"
+
+
+def _number(env: Mapping[str, str], name: str, kind: type, default):
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} must be true or false.")
+
+
+def from_env(env: Mapping[str, str] | None = None) -> ActionServerConfig:
+    """Build the configuration from environment variables (defaults for a laptop)."""
+    env = os.environ if env is None else env
+    defaults = ActionServerConfig()
+    return ActionServerConfig(
+        llm_base_url=env.get("LLM_BASE_URL") or defaults.llm_base_url,
+        llm_model=env.get("LLM_MODEL_NAME") or defaults.llm_model,
+        llm_api_key=env.get("LLM_API_KEY") or None,
+        llm_timeout_s=_number(env, "LLM_TIMEOUT_S", float, defaults.llm_timeout_s),
+        llm_max_tokens=_number(env, "LLM_MAX_TOKENS", int, defaults.llm_max_tokens),
+        llm_temperature=_number(env, "LLM_TEMPERATURE", float, defaults.llm_temperature),
+        history_turns=_number(env, "LLM_HISTORY_TURNS", int, defaults.history_turns),
+        max_user_chars=_number(env, "MAX_USER_CHARS", int, defaults.max_user_chars),
+        orders_db_url=env.get("ORDERS_DB_URL") or defaults.orders_db_url,
+        orders_seed_sample=_flag(env, "ORDERS_SEED_SAMPLE", defaults.orders_seed_sample),
+        store_facts_path=Path(env.get("STORE_FACTS_PATH") or defaults.store_facts_path),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_config() -> ActionServerConfig:
+    """The process-wide configuration, read once."""
+    return from_env()

@@ -1,0 +1,54 @@
+"""``action_llm_response``: answer an open-ended turn with the LLM, or apologise — never silence."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import knowledge
+from actions.config import ActionServerConfig, get_config
+from actions.llm_client import LLMError, complete_chat
+from actions.prompt import build_messages
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_RESPONSE = "utter_llm_unavailable"
+
+
+class ActionLLMResponse(Action):
+    def __init__(self, config: ActionServerConfig | None = None) -> None:
+        self._config = config
+
+    @property
+    def config(self) -> ActionServerConfig:
+        return self._config or get_config()
+
+    def name(self) -> str:
+        return "action_llm_response"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        try:
+            config = self.config
+            messages = build_messages(
+                tracker.events,
+                tracker.current_slot_values(),
+                knowledge.load(config.store_facts_path),
+                history_turns=config.history_turns,
+                max_user_chars=config.max_user_chars,
+            )
+            reply = await complete_chat(messages, config)
+        except LLMError as error:
+            logger.warning("LLM unavailable for %s (%s): %s", tracker.sender_id, error.reason, error)
+            dispatcher.utter_message(response=FALLBACK_RESPONSE)
+            return []
+        except Exception:  # the user must get an answer whatever went wrong
+            logger.exception("action_llm_response failed for %s", tracker.sender_id)
+            dispatcher.utter_message(response=FALLBACK_RESPONSE)
+            return []
+        dispatcher.utter_message(text=reply)
+        return []

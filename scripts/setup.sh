@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Create both virtual environments, idempotently (`make setup`).
+#   .venv-rasa  Python 3.10, Rasa 3.6 (requirements-rasa.txt)
+#   .venv       Python 3.11-3.13, this project editable with its dev extra
+# A venv is rebuilt only when its requirements change (a stamp inside it holds their hash).
+# VENV / RASA_VENV move them (CI keeps them in a cache folder between runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+RASA_VENV=${RASA_VENV:-.venv-rasa}
+EXTRAS=${EXTRAS:-dev}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+ensure_venv() {  # $1 dir, $2 python, $3 stamp value, $4 install command (run with the venv's pip)
+  local dir=$1 python=$2 stamp=$3 install=$4
+  if [[ -f "$dir/.setup-stamp" && "$(cat "$dir/.setup-stamp")" == "$stamp" ]]; then
+    return 0
+  fi
+  say "creating $dir with $("$python" --version 2>&1) (a few minutes the first time)…"
+  rm -rf "$dir"
+  "$python" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade pip wheel setuptools
+  (set -x; eval "$install")
+  echo "$stamp" > "$dir/.setup-stamp"
+}
+
+py310=$(scripts/find_python.sh 3.10 3.10) || {
+  cat >&2 <<'MSG'
+setup: no Python 3.10 found. Rasa Open Source 3.6 runs only on Python 3.8-3.10.
+  Install one, then run `make setup` again, e.g.:
+    pyenv install 3.10        (https://github.com/pyenv/pyenv)
+    uv python install 3.10    (https://docs.astral.sh/uv/)
+    apt-get install python3.10 python3.10-venv   (distributions that ship it)
+  Or point PYTHON310=/path/to/python3.10 at one.
+MSG
+  exit 1
+}
+py310=${PYTHON310:-$py310}
+py3=${PYTHON3:-$(scripts/find_python.sh 3.11 3.13)} || {
+  echo "setup: no Python 3.11-3.13 found for the action server and LLM service; install one (pyenv install 3.11, uv python install 3.11) or set PYTHON3=/path/to/python3.11." >&2
+  exit 1
+}
+
+ensure_venv "$RASA_VENV" "$py310" "$(hash_of requirements-rasa.txt)" \
+  '"$RASA_VENV/bin/pip" install -q "pip<24.1" && "$RASA_VENV/bin/pip" install -q -r requirements-rasa.txt'
+ensure_venv "$VENV" "$py3" "$(hash_of pyproject.toml)-$EXTRAS" \
+  '"$VENV/bin/pip" install -q -e ".[$EXTRAS]"'
+
+# The editable install points at this checkout; a venv reused from a cache may point elsewhere.
+if [[ "$("$VENV/bin/python" -c 'import actions, os; print(os.path.dirname(os.path.dirname(actions.__file__)))' 2>/dev/null)" != "$PWD" ]]; then
+  "$VENV/bin/pip" install -q --no-deps -e .
+fi
+say "virtualenvs ready: $VENV ($("$VENV/bin/python" --version)), $RASA_VENV (rasa $("$RASA_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("rasa"))'))"

@@ -1,0 +1,198 @@
+"""Run a set of services as child processes: start, wait until healthy, stop cleanly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+logger = logging.getLogger(__name__)
+
+
+class StackError(RuntimeError):
+    """A service could not start; the message says which and why."""
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    health_url: str
+    url: str
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+    startup_timeout_s: float = 180.0
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_ok(url: str, timeout_s: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+class RunningService:
+    def __init__(self, service: Service, log_dir: Path, echo: IO[str] | None) -> None:
+        self.service = service
+        self.log_path = log_dir / f"{service.name}.log"
+        self._echo = echo
+        self._log = self.log_path.open("w", encoding="utf-8")
+        env = {**os.environ, **service.env, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            service.command,
+            cwd=service.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # our own process group: Ctrl-C reaches us, we stop it
+        )
+        self._pump = threading.Thread(target=self._copy_output, daemon=True)
+        self._pump.start()
+
+    def _copy_output(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._log.write(line)
+            self._log.flush()
+            if self._echo is not None:
+                self._echo.write(f"[{self.service.name}] {line}")
+                self._echo.flush()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, grace_s: float = 15.0) -> int | None:
+        if self.alive:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop in %.0f s; killing it", self.service.name, grace_s)
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            except ProcessLookupError:
+                pass
+        self._pump.join(timeout=5)
+        self._log.close()
+        return self.process.returncode
+
+
+class Stack:
+    """Services started together; use as a context manager or call start()/stop()."""
+
+    def __init__(self, services: list[Service], log_dir: Path, echo: IO[str] | None = None) -> None:
+        self.services = services
+        self.log_dir = log_dir
+        self.echo = echo
+        self.running: dict[str, RunningService] = {}
+
+    def check_ports(self) -> None:
+        busy = [s for s in self.services if not port_is_free(s.port)]
+        if busy:
+            names = ", ".join(f"{s.name} :{s.port}" for s in busy)
+            raise StackError(
+                f"Port already in use ({names}); stop whatever holds it (another `make run`?) "
+                "or choose other ports with RASA_PORT / ACTIONS_PORT / LLM_PORT / WEBCHAT_PORT."
+            )
+
+    def start(self, names: list[str] | None = None) -> None:
+        chosen = [s for s in self.services if names is None or s.name in names]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for service in chosen:
+            self.running[service.name] = RunningService(service, self.log_dir, self.echo)
+        for service in chosen:
+            self._wait_healthy(self.running[service.name])
+
+    def _wait_healthy(self, running: RunningService) -> None:
+        service = running.service
+        deadline = time.monotonic() + service.startup_timeout_s
+        while time.monotonic() < deadline:
+            if not running.alive:
+                raise StackError(
+                    f"{service.name} exited with code {running.process.returncode} while starting. "
+                    f"Last lines of {running.log_path}:\n{tail(running.log_path)}"
+                )
+            if http_ok(service.health_url):
+                logger.info("%s is ready at %s", service.name, service.url)
+                return
+            time.sleep(0.5)
+        raise StackError(
+            f"{service.name} was not ready at {service.health_url} after {service.startup_timeout_s:.0f} s. "
+            f"Last lines of {running.log_path}:\n{tail(running.log_path)}"
+        )
+
+    def stop(self, names: list[str] | None = None) -> None:
+        for name in reversed(list(self.running)):
+            if names is None or name in names:
+                self.running.pop(name).stop()
+
+    def first_dead(self) -> RunningService | None:
+        return next((r for r in self.running.values() if not r.alive), None)
+
+    def __enter__(self) -> "Stack":
+        try:
+            self.check_ports()
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def interrupted_by_signal() -> threading.Event:
+    """An event set on SIGINT/SIGTERM, so the main loop can stop the children in order."""
+    event = threading.Event()
+
+    def handler(signum, frame) -> None:
+        if event.is_set():  # a second Ctrl-C: stop waiting politely
+            sys.exit(130)
+        event.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return event

@@ -1,0 +1,126 @@
+"""The four services of the assistant and how each is started on one machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import yaml
+
+from stack.process import Service
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RASA_PROJECT = REPO_ROOT / "rasa_project"
+DEFAULT_RASA_MODEL = RASA_PROJECT / "models" / "assistant.tar.gz"
+DEFAULT_LLM_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
+
+# Rasa Open Source would otherwise ask about, and send, usage telemetry.
+RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    llm_model: str = DEFAULT_LLM_MODEL
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    llm_port: int = 8000
+    webchat_port: int = 8080
+    venv: Path = REPO_ROOT / ".venv"
+    rasa_venv: Path = REPO_ROOT / ".venv-rasa"
+    rasa_model: Path = DEFAULT_RASA_MODEL
+    run_dir: Path = REPO_ROOT / "var" / "run"
+    llm_timeout_s: float = 20.0
+    llm_startup_timeout_s: float = 900.0  # a first download of real weights takes minutes
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "StackConfig":
+        env = os.environ if env is None else env
+        d = cls()
+
+        def port(name: str, default: int) -> int:
+            raw = env.get(name)
+            if not raw:
+                return default
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise ValueError(f"{name}={raw!r} is not a port number (1-65535).")
+            return int(raw)
+
+        return cls(
+            llm_model=env.get("LLM_MODEL") or d.llm_model,
+            host=env.get("STACK_HOST") or d.host,
+            rasa_port=port("RASA_PORT", d.rasa_port),
+            actions_port=port("ACTIONS_PORT", d.actions_port),
+            llm_port=port("LLM_PORT", d.llm_port),
+            webchat_port=port("WEBCHAT_PORT", d.webchat_port),
+            venv=Path(env.get("VENV") or d.venv).absolute(),
+            rasa_venv=Path(env.get("RASA_VENV") or d.rasa_venv).absolute(),
+            rasa_model=Path(env.get("RASA_MODEL") or d.rasa_model).absolute(),
+            llm_timeout_s=float(env.get("LLM_TIMEOUT_S") or d.llm_timeout_s),
+        )
+
+
+def write_rasa_endpoints(config: StackConfig) -> Path:
+    """rasa_project/endpoints.yml with the action server URL of this run."""
+    endpoints = yaml.safe_load((RASA_PROJECT / "endpoints.yml").read_text()) or {}
+    endpoints["action_endpoint"] = {
+        **(endpoints.get("action_endpoint") or {}),
+        "url": f"http://127.0.0.1:{config.actions_port}/webhook",
+    }
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    path = config.run_dir / "endpoints.yml"
+    path.write_text(yaml.safe_dump(endpoints, sort_keys=False))
+    return path
+
+
+def build_services(config: StackConfig) -> list[Service]:
+    python = str(config.venv / "bin" / "python")
+    loopback = "127.0.0.1"
+    public = "localhost" if config.host in {"127.0.0.1", "0.0.0.0"} else config.host
+    llm = Service(
+        name="llm",
+        command=[python, "-m", "llm", "serve", "--model", config.llm_model,
+                 "--host", config.host, "--port", str(config.llm_port)],
+        health_url=f"http://{loopback}:{config.llm_port}/ready",
+        url=f"http://{public}:{config.llm_port}",
+        cwd=REPO_ROOT,
+        startup_timeout_s=config.llm_startup_timeout_s,
+    )
+    actions = Service(
+        name="actions",
+        command=[python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(config.actions_port)],
+        health_url=f"http://{loopback}:{config.actions_port}/health",
+        url=f"http://{public}:{config.actions_port}",
+        cwd=REPO_ROOT,
+        env={
+            "LLM_BASE_URL": f"http://{loopback}:{config.llm_port}/v1",
+            "LLM_TIMEOUT_S": str(config.llm_timeout_s),
+        },
+    )
+    rasa = Service(
+        name="rasa",
+        command=[
+            str(config.rasa_venv / "bin" / "rasa"), "run",
+            "--model", str(config.rasa_model),
+            "--endpoints", str(write_rasa_endpoints(config)),
+            "--credentials", str(RASA_PROJECT / "credentials.yml"),
+            "--interface", config.host, "--port", str(config.rasa_port),
+            "--enable-api", "--cors", "*",
+        ],
+        health_url=f"http://{loopback}:{config.rasa_port}/status",
+        url=f"http://{public}:{config.rasa_port}",
+        cwd=RASA_PROJECT,
+        env=RASA_ENV,
+        startup_timeout_s=300.0,
+    )
+    webchat = Service(
+        name="webchat",
+        command=[python, "-m", "stack.webchat", "--host", config.host, "--port", str(config.webchat_port),
+                 "--rasa-url", f"http://{public}:{config.rasa_port}"],
+        health_url=f"http://{loopback}:{config.webchat_port}/",
+        url=f"http://{public}:{config.webchat_port}",
+        cwd=REPO_ROOT,
+    )
+    return [llm, actions, rasa, webchat]

@@ -1,0 +1,82 @@
+"""A real HTTP server on loopback that plays an OpenAI-compatible LLM service badly or well.
+
+Used to test the action server's client against real sockets: slow replies,
+HTTP errors, malformed JSON and dropped connections.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Behaviour:
+    mode: str = "ok"  # ok | slow | status | garbage | empty | drop
+    reply: str = "Pitch the tent with its back to the wind."
+    delay_s: float = 0.0
+    status: int = 500
+    requests: list[dict] = field(default_factory=list)
+    headers: list[dict] = field(default_factory=list)
+
+
+class FakeOpenAIServer:
+    def __init__(self) -> None:
+        self.behaviour = Behaviour()
+        behaviour_of = lambda: self.behaviour  # noqa: E731 - the handler reads the current one
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output quiet
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                behaviour = behaviour_of()
+                length = int(self.headers.get("Content-Length", 0))
+                behaviour.requests.append(json.loads(self.rfile.read(length)))
+                behaviour.headers.append(dict(self.headers))
+                if behaviour.delay_s:
+                    time.sleep(behaviour.delay_s)
+                if behaviour.mode == "drop":
+                    self.connection.close()
+                    return
+                if behaviour.mode == "status":
+                    self._send(behaviour.status, b'{"error": {"message": "boom"}}')
+                elif behaviour.mode == "garbage":
+                    self._send(200, b"<html>not json</html>")
+                elif behaviour.mode == "empty":
+                    self._send(200, json.dumps({"choices": [{"message": {"content": "  "}}]}).encode())
+                else:
+                    body = {
+                        "id": "chatcmpl-test",
+                        "object": "chat.completion",
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": behaviour.reply},
+                                     "finish_reason": "stop"}],
+                    }
+                    self._send(200, json.dumps(body).encode())
+
+            def _send(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
