@@ -1,0 +1,93 @@
+"""Turn latency of the local stack: ``python -m stack.bench [--turns 200]``.
+
+Starts Rasa (and the action server and a tiny LLM service for the open-ended
+turns) on free loopback ports, then measures, one request at a time:
+  * NLU only: POST /model/parse;
+  * a scripted turn over the REST channel ("hi" -> utter_greet);
+  * a form turn that calls the action server (order look-up);
+  * an open-ended turn through the action server to the LLM service (tiny model).
+Prints a markdown table (p50/p95/mean in ms). Figures hold for the machine and
+the model they were measured with; the tiny LLM says nothing about a real 1.5B model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from llm.tiny_model import build_tiny_model
+from stack.process import Stack, free_port
+from stack.services import StackConfig, build_services
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def timed(call, n: int) -> list[float]:
+    call(0)  # warm-up
+    samples = []
+    for i in range(n):
+        start = time.perf_counter()
+        call(i + 1)
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--turns", type=int, default=200, help="measured requests per row")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        config = StackConfig(
+            llm_model=str(build_tiny_model(root / "tiny")),
+            rasa_port=free_port(), actions_port=free_port(), llm_port=free_port(), webchat_port=free_port(),
+            run_dir=root / "run",
+        )
+        services = [s for s in build_services(config) if s.name != "webchat"]
+        next(s for s in services if s.name == "actions").env.update(
+            {"ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}", "LLM_MAX_TOKENS": "16"}
+        )
+        rasa = f"http://127.0.0.1:{config.rasa_port}"
+        with Stack(services, log_dir=root / "logs"), httpx.Client(timeout=60) as client:
+            def parse(i: int) -> None:
+                client.post(f"{rasa}/model/parse", json={"text": "where is my order RG-10421?"}).raise_for_status()
+
+            def rest(sender: str, text: str):
+                def call(i: int) -> None:
+                    reply = client.post(f"{rasa}/webhooks/rest/webhook",
+                                        json={"sender": f"{sender}-{i}", "message": text})
+                    reply.raise_for_status()
+                    assert reply.json(), f"no reply to {text!r}"
+                return call
+
+            rows = [
+                ("NLU parse (/model/parse)", timed(parse, args.turns)),
+                ("scripted turn: `hi` -> utter_greet", timed(rest("greet", "hi"), args.turns)),
+                ("form turn: `check order RG-10421` (action server)",
+                 timed(rest("order", "check order RG-10421"), args.turns)),
+                ("open-ended turn -> action server -> LLM (tiny model, 16 tokens)",
+                 timed(rest("open", "which stove is best for winter camping?"), max(10, args.turns // 4))),
+            ]
+    print(f"\nMeasured on {platform.node()} ({platform.machine()}), {time.strftime('%Y-%m-%d')}, "
+          "one request at a time over loopback\n")
+    print("| turn | n | p50 ms | p95 ms | mean ms |\n| --- | ---: | ---: | ---: | ---: |")
+    for name, samples in rows:
+        print(f"| {name} | {len(samples)} | {percentile(samples, 0.5):.1f} | {percentile(samples, 0.95):.1f} "
+              f"| {statistics.fmean(samples):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
