@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         next(s for s in services if s.name == "actions").env.update(
             {"ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}", "LLM_MAX_TOKENS": "16"}
         )
+        next(s for s in services if s.name == "llm").env["LLM_CPU_THREADS"] = "1"
         rasa = f"http://127.0.0.1:{config.rasa_port}"
         with Stack(services, log_dir=root / "logs"), httpx.Client(timeout=60) as client:
             def parse(i: int) -> None:
