@@ -12,7 +12,7 @@ TINY_MODEL ?= models/tiny-qwen2
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories shell tiny-model clean
+.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories shell tiny-model clean clean-venvs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'

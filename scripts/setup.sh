@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Create both virtual environments, idempotently (`make setup`).
 #   .venv-rasa  Python 3.10, Rasa 3.6 (requirements-rasa.txt)
-#   .venv       Python 3.11-3.13, this project editable with its dev extra
-# A venv is rebuilt only when its requirements change (a stamp inside it holds their hash).
+#   .venv       Python 3.11-3.13, this project editable with its dev and train extras
+# A venv is updated only when its requirements change (a stamp inside it holds their hash);
+# `make clean-venvs` removes both for a rebuild from scratch.
 # VENV / RASA_VENV move them (CI keeps them in a cache folder between runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 RASA_VENV=${RASA_VENV:-.venv-rasa}
-EXTRAS=${EXTRAS:-dev}
+EXTRAS=${EXTRAS:-dev,train}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
@@ -20,10 +21,14 @@ ensure_venv() {  # $1 dir, $2 python, $3 stamp value, $4 install command (run wi
   if [[ -f "$dir/.setup-stamp" && "$(cat "$dir/.setup-stamp")" == "$stamp" ]]; then
     return 0
   fi
-  say "creating $dir with $("$python" --version 2>&1) (a few minutes the first time)…"
-  rm -rf "$dir"
-  "$python" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --upgrade pip wheel setuptools
+  if "$dir/bin/python" -c "" 2>/dev/null; then
+    say "updating $dir (its requirements changed)…"   # pip adds what is new; no rebuild
+  else
+    say "creating $dir with $("$python" --version 2>&1) (a few minutes the first time)…"
+    rm -rf "$dir"
+    "$python" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --upgrade pip wheel setuptools
+  fi
   (set -x; eval "$install")
   echo "$stamp" > "$dir/.setup-stamp"
 }
