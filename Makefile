@@ -40,10 +40,10 @@ train: rasa-model ## (designers) same as rasa-model
 
 validate: setup ## (designers) check domain, NLU, stories and rules for mistakes
 	@$(PY) -m actions.knowledge check
-	@cd rasa_project && $(RASA_ENV) $(RASA) data validate --fail-on-warnings
+	@cd rasa_project && $(RASA_ENV) $(RASA) data validate --domain domain
 
 test-stories: rasa-model ## (designers) run rasa_project/tests/test_stories.yml against the trained model
-	@cd rasa_project && $(RASA_ENV) $(RASA) test core --stories tests/test_stories.yml \
+	@cd rasa_project && $(RASA_ENV) $(RASA) test core --e2e --stories tests/test_stories.yml \
 	  --model models/assistant.tar.gz --fail-on-prediction-errors --out results/core
 
 shell: rasa-model ## (designers) talk to the assistant in the terminal (start `make run` first for custom actions)

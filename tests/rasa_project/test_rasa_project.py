@@ -1,0 +1,338 @@
+"""The Rasa project (rasa_project/): data structure, validation, story tests, NLU holdout.
+
+The fast tests read the YAML with PyYAML only. The slow ones call the Rasa CLI of
+`.venv-rasa` (override with RASA_VENV) against the model that `make rasa-model`
+trains into rasa_project/models/assistant.tar.gz; without that model they fail
+and say how to build it. Results are written under pytest's tmp_path, never
+into the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = REPO / "rasa_project"
+MODEL = PROJECT / "models" / "assistant.tar.gz"
+
+MIN_EXAMPLES_PER_INTENT = 20
+# Measured 0.89 intent accuracy and 0.94 response-selection accuracy on the
+# holdout (see rasa_project/tests/nlu_holdout.yml); leave a little room for
+# retraining noise, but catch a real regression.
+MIN_HOLDOUT_INTENT_ACCURACY = 0.85
+MIN_HOLDOUT_RESPONSE_ACCURACY = 0.85
+
+# Warnings Rasa 3.6 raises on this project that are not mistakes in the data:
+# * the validator does not know that the form (utter_ask_*) and custom actions
+#   (utter_invalid_*, utter_handoff, utter_llm_unavailable) utter responses;
+# * the importer re-adds the retrieval intent `faq` from the NLU data to the
+#   domain and reports it as a duplicate (without it in the domain, the story
+#   reader warns instead).
+KNOWN_VALIDATE_WARNINGS = {
+    "The following duplicated intents have been found across multiple domain files: faq",
+    *(
+        f"The utterance '{name}' is not used in any story or rule."
+        for name in (
+            "utter_ask_order_id",
+            "utter_ask_email",
+            "utter_invalid_order_id",
+            "utter_invalid_email",
+            "utter_handoff",
+            "utter_llm_unavailable",
+        )
+    ),
+}
+
+FAQ_KEYS = ("returns", "shipping", "payment", "warranty", "contact_hours")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def _examples(block: dict) -> list[str]:
+    return [
+        line.strip()[2:].strip()
+        for line in block.get("examples", "").splitlines()
+        if line.strip().startswith("- ")
+    ]
+
+
+def _nlu_examples(paths) -> dict[str, list[str]]:
+    """Intent (faq/returns kept whole) -> examples, over all given NLU files."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        for block in _load(path).get("nlu", []):
+            if "intent" in block:
+                out[block["intent"]].extend(_examples(block))
+    return out
+
+
+def _domain() -> dict:
+    """The domain directory merged the simple way: lists concatenated, dicts updated."""
+    merged: dict = defaultdict(dict)
+    for path in sorted((PROJECT / "domain").glob("*.yml")):
+        for key, value in _load(path).items():
+            if isinstance(value, list):
+                merged.setdefault(key, [])
+                merged[key] = list(merged[key] or []) + value
+            elif isinstance(value, dict):
+                merged[key] = {**(merged.get(key) or {}), **value}
+    return dict(merged)
+
+
+def _intent_names(domain: dict) -> set[str]:
+    return {i if isinstance(i, str) else next(iter(i)) for i in domain.get("intents", [])}
+
+
+def _steps(path: Path, key: str) -> list[list[dict]]:
+    """The step lists (condition included) of every story/rule in the file."""
+    return [
+        item.get("condition", []) + item.get("steps", [])
+        for item in _load(path).get(key, [])
+    ]
+
+
+def _dialogue_steps() -> list[dict]:
+    steps: list[dict] = []
+    for path, key in (
+        (PROJECT / "data" / "rules.yml", "rules"),
+        (PROJECT / "data" / "stories.yml", "stories"),
+        (PROJECT / "tests" / "test_stories.yml", "stories"),
+    ):
+        for story in _steps(path, key):
+            steps.extend(story)
+    return steps
+
+
+def _strip_annotations(text: str) -> str:
+    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text).strip().lower()
+
+
+def _rasa_cli() -> Path:
+    venv = Path(os.environ.get("RASA_VENV", REPO / ".venv-rasa"))
+    if not venv.is_absolute():
+        venv = REPO / venv
+    rasa = venv / "bin" / "rasa"
+    if not rasa.exists():
+        pytest.fail(f"Rasa is not installed at {rasa}: run `make setup` (or set RASA_VENV).")
+    return rasa
+
+
+def _model() -> Path:
+    if not MODEL.exists():
+        pytest.fail(f"No trained Rasa model at {MODEL}: run `make rasa-model` first.")
+    return MODEL
+
+
+def _run_rasa(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "RASA_TELEMETRY_ENABLED": "false",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    }
+    return subprocess.run(
+        [str(_rasa_cli()), *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _tail(proc: subprocess.CompletedProcess, n: int = 60) -> str:
+    return "\n".join((proc.stdout + proc.stderr).splitlines()[-n:])
+
+
+# ---------------------------------------------------------------- fast: structure
+
+
+def test_every_intent_has_enough_varied_examples():
+    examples = _nlu_examples((PROJECT / "data" / "nlu").glob("*.yml"))
+    expected = (
+        _intent_names(_domain()) - {"faq"} | {f"faq/{key}" for key in FAQ_KEYS}
+    )
+    assert expected <= set(examples), f"no NLU data for {sorted(expected - set(examples))}"
+    for intent, texts in examples.items():
+        assert len(texts) >= MIN_EXAMPLES_PER_INTENT, f"{intent}: only {len(texts)} examples"
+        dupes = {t for t in texts if texts.count(t) > 1}
+        assert not dupes, f"{intent}: duplicated examples {sorted(dupes)}"
+
+
+def test_holdout_is_not_in_the_training_data():
+    training = {
+        _strip_annotations(t)
+        for texts in _nlu_examples((PROJECT / "data" / "nlu").glob("*.yml")).values()
+        for t in texts
+    }
+    holdout = _nlu_examples([PROJECT / "tests" / "nlu_holdout.yml"])
+    leaked = sorted(
+        t for texts in holdout.values() for t in texts if _strip_annotations(t) in training
+    )
+    assert not leaked, f"holdout examples also in data/nlu/: {leaked}"
+    for intent, texts in holdout.items():
+        assert len(texts) >= 8, f"holdout {intent}: only {len(texts)} examples"
+
+
+def test_every_faq_sub_intent_has_a_response():
+    responses = _domain().get("responses", {})
+    nlu_faq = {
+        i for i in _nlu_examples((PROJECT / "data" / "nlu").glob("*.yml")) if i.startswith("faq/")
+    }
+    assert nlu_faq == {f"faq/{key}" for key in FAQ_KEYS}
+    for intent in nlu_faq:
+        assert f"utter_{intent}" in responses, f"no response utter_{intent} in domain/"
+
+
+def test_stories_and_rules_only_use_what_the_domain_defines():
+    domain = _domain()
+    responses = set(domain.get("responses", {}))
+    actions = set(domain.get("actions", [])) | set(domain.get("forms", {}))
+    builtin = {"action_listen", "action_deactivate_loop", "action_restart"}
+    intents = _intent_names(domain) | {"nlu_fallback"}
+    slots = set(domain.get("slots", {})) | {"requested_slot"}
+    for step in _dialogue_steps():
+        if "action" in step:
+            name = step["action"]
+            if name.startswith("utter_"):
+                assert name in responses or f"{name}/" in " ".join(responses), (
+                    f"response {name} is used but not defined"
+                )
+            else:
+                assert name in actions | builtin, f"action {name} is used but not in the domain"
+        if "intent" in step:
+            base = step["intent"].split("/")[0]
+            assert base in intents, f"intent {step['intent']} is used but not in the domain"
+        if "active_loop" in step and step["active_loop"] is not None:
+            assert step["active_loop"] in domain.get("forms", {})
+        for slot_event in step.get("slot_was_set", []):
+            name = slot_event if isinstance(slot_event, str) else next(iter(slot_event))
+            assert name in slots, f"slot {name} is set but not in the domain"
+
+
+def test_every_intent_is_handled_and_tested():
+    domain_intents = _intent_names(_domain()) | {"nlu_fallback"}
+    trained = {
+        s["intent"].split("/")[0]
+        for path, key in (
+            (PROJECT / "data" / "rules.yml", "rules"),
+            (PROJECT / "data" / "stories.yml", "stories"),
+        )
+        for story in _steps(path, key)
+        for s in story
+        if "intent" in s
+    }
+    tested = {
+        s["intent"]
+        for story in _steps(PROJECT / "tests" / "test_stories.yml", "stories")
+        for s in story
+        if "intent" in s
+    }
+    assert domain_intents <= trained, f"no rule/story for {sorted(domain_intents - trained)}"
+    tested_base = {i.split("/")[0] for i in tested}
+    assert domain_intents <= tested_base, f"no test story for {sorted(domain_intents - tested_base)}"
+    missing_faq = {f"faq/{key}" for key in FAQ_KEYS} - tested
+    assert not missing_faq, f"no test story for {sorted(missing_faq)}"
+
+
+def test_order_form_matches_the_action_server_contract():
+    domain = _domain()
+    assert domain["forms"]["order_status_form"]["required_slots"] == ["order_id", "email"]
+    for name in ("validate_order_status_form", "action_check_order_status",
+                 "action_llm_response", "action_human_handoff"):
+        assert name in domain["actions"]
+    for name in ("utter_ask_order_id", "utter_ask_email", "utter_invalid_order_id",
+                 "utter_invalid_email", "utter_llm_unavailable", "utter_handoff",
+                 "utter_greet", "utter_anything_else"):
+        assert name in domain["responses"]
+    slots = domain["slots"]
+    for name in ("order_id", "email"):
+        assert slots[name]["influence_conversation"] is False
+        assert slots[name]["mappings"] == [{"type": "from_entity", "entity": name}]
+    assert slots["handoff_requested"]["mappings"][0]["type"] == "custom"
+
+
+def test_order_id_regex_accepts_the_ways_users_type_it():
+    regexes = {
+        block["regex"]: _examples(block)[0]
+        for block in _load(PROJECT / "data" / "nlu" / "regex.yml")["nlu"]
+    }
+    order = re.compile(regexes["order_id"], re.IGNORECASE)
+    for text in ("RG-10421", "rg10421", "RG 10421", "where is Rg-10421?"):
+        assert order.search(text), text
+    for text in ("RG-1042", "RG-104211", "XRG-10421"):
+        assert not order.search(text), text
+    email = re.compile(regexes["email"], re.IGNORECASE)
+    assert email.search("it's anna.b+gear@example.co.uk").group(0) == "anna.b+gear@example.co.uk"
+
+
+# ---------------------------------------------------------------- slow: the Rasa CLI
+
+
+@pytest.mark.slow
+def test_rasa_data_validate_is_clean():
+    proc = _run_rasa("data", "validate", "--domain", "domain", "--fail-on-warnings")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, _tail(proc)
+    warnings = {
+        m.group(1).strip()
+        for m in re.finditer(r"UserWarning: (.*)", output)
+    }
+    unexpected = sorted(w for w in warnings if w not in KNOWN_VALIDATE_WARNINGS)
+    assert not unexpected, "rasa data validate warns:\n" + "\n".join(unexpected)
+
+
+@pytest.mark.slow
+def test_story_tests_pass(tmp_path):
+    model = _model()
+    out = tmp_path / "core"
+    # --e2e makes Rasa parse the stories' user text with the model, so intents
+    # (faq sub-intents included) and entities are checked too, not only actions.
+    proc = _run_rasa(
+        "test", "core", "--e2e",
+        "--stories", "tests/test_stories.yml",
+        "--model", str(model),
+        "--fail-on-prediction-errors",
+        "--out", str(out),
+    )
+    assert proc.returncode == 0, _tail(proc, 80)
+
+
+@pytest.mark.slow
+def test_nlu_generalises_to_the_holdout_set(tmp_path):
+    model = _model()
+    out = tmp_path / "holdout"
+    proc = _run_rasa(
+        "test", "nlu",
+        "--nlu", "tests/nlu_holdout.yml",
+        "--model", str(model),
+        "--out", str(out),
+    )
+    assert proc.returncode == 0, _tail(proc)
+    intents = json.loads((out / "intent_report.json").read_text())
+    responses = json.loads((out / "response_selection_report.json").read_text())
+    skip = {"accuracy", "macro avg", "weighted avg", "micro avg"}
+    print(f"\nholdout intent accuracy {intents['accuracy']:.3f}, "
+          f"macro F1 {intents['macro avg']['f1-score']:.3f}")
+    for name, row in sorted(intents.items()):
+        if name not in skip:
+            print(f"  {name:20} F1 {row['f1-score']:.3f}  (n={row['support']})")
+    print(f"holdout faq response selection accuracy {responses['accuracy']:.3f}")
+    for name, row in sorted(responses.items()):
+        if name not in skip:
+            print(f"  {name:20} F1 {row['f1-score']:.3f}  (n={row['support']})")
+    assert intents["accuracy"] >= MIN_HOLDOUT_INTENT_ACCURACY
+    assert responses["accuracy"] >= MIN_HOLDOUT_RESPONSE_ACCURACY
