@@ -12,7 +12,7 @@ TINY_MODEL ?= models/tiny-qwen2
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories shell tiny-model clean clean-venvs
+.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories shell tiny-model clean clean-venvs helm-lint helm-template images compose-up compose-down test-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,3 +54,25 @@ tiny-model: setup ## build a tiny random Qwen2 model in models/tiny-qwen2 (LLM_M
 
 clean: ## remove trained models, logs and test output (keeps the virtualenvs)
 	rm -rf rasa_project/models rasa_project/results var models .pytest_cache
+
+ENV ?= dev
+helm-lint: setup ## (operators) lint the Helm chart with each environment's values
+	@for e in dev staging prod; do scripts/helm.sh lint --strict helm/ridgeline -f helm/ridgeline/values-$$e.yaml --namespace ridgeline-$$e || exit 1; done
+
+helm-template: setup ## (operators) render the chart for ENV=dev|staging|prod
+	@scripts/helm.sh template ridgeline helm/ridgeline -f helm/ridgeline/values-$(ENV).yaml --namespace ridgeline-$(ENV)
+
+images: ## (operators) build the container images (needs a Docker engine)
+	docker build -f docker/rasa.Dockerfile -t ridgeline/rasa:dev .
+	docker build -f docker/actions.Dockerfile -t ridgeline/actions:dev .
+	docker build -f docker/llm.Dockerfile -t ridgeline/llm:dev .
+	docker build -f docker/llm.Dockerfile --target cpu -t ridgeline/llm:dev-cpu .
+
+compose-up: ## (operators) the whole stack with PostgreSQL, Redis, Prometheus, Grafana (needs Docker; copy .env.example to .env)
+	docker compose up -d --build
+
+compose-down: ## (operators) stop the compose stack
+	docker compose down
+
+test-deploy: setup ## (operators) the chart, compose and image checks only
+	@$(PY) -m pytest tests/deploy $(PYTEST_ARGS)

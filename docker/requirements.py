@@ -1,0 +1,56 @@
+"""Print one image's Python requirements, taken from pyproject.toml so the versions live in one place.
+
+    python docker/requirements.py actions [pyproject.toml]   # the action server's subset
+    python docker/requirements.py llm [pyproject.toml]       # everything the LLM service imports
+    python docker/requirements.py llm-gpu [pyproject.toml]   # the same plus the `gpu` extra
+
+The Dockerfiles run it in a build stage (Python 3.11+: tomllib), so a version bump in
+pyproject.toml reaches the images without editing them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+# The action server needs neither torch nor transformers; leaving them out saves ~1 GB.
+ACTIONS = {"rasa-sdk", "httpx", "sqlalchemy", "psycopg", "pyyaml"}
+# The LLM service: torch and transformers, plus sanic (brought by rasa-sdk) and prometheus-client.
+LLM_EXCLUDE = {"httpx", "sqlalchemy", "psycopg"}
+
+
+def name_of(requirement: str) -> str:
+    return re.split(r"[\[<>=!~;\s]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def requirements(image: str, pyproject: Path) -> list[str]:
+    project = tomllib.loads(pyproject.read_text())["project"]
+    deps = [re.sub(r"\s+#.*$", "", d).strip() for d in project["dependencies"]]
+    if image == "actions":
+        chosen = [d for d in deps if name_of(d) in ACTIONS]
+        missing = ACTIONS - {name_of(d) for d in chosen}
+        if missing:
+            raise SystemExit(f"requirements.py: pyproject.toml no longer lists {sorted(missing)}; update ACTIONS.")
+        return chosen
+    if image in {"llm", "llm-gpu"}:
+        chosen = [d for d in deps if name_of(d) not in LLM_EXCLUDE]
+        if image == "llm-gpu":
+            chosen += project["optional-dependencies"]["gpu"]
+        return chosen
+    raise SystemExit(f"requirements.py: unknown image {image!r}; use actions, llm or llm-gpu.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(__doc__, file=sys.stderr)
+        return 2
+    pyproject = Path(args[1]) if len(args) > 1 else Path(__file__).resolve().parent.parent / "pyproject.toml"
+    print("\n".join(requirements(args[0], pyproject)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
