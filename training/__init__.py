@@ -1,0 +1,1 @@
+"""Fine-tuning the assistant's model: ``python -m training prepare | sft | evaluate | merge``."""

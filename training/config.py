@@ -1,0 +1,319 @@
+"""Every command's configuration: one dataclass each, parsed from flags and an optional ``--config FILE.yaml``.
+
+As in TRL's scripts, the fields carry their help text in ``metadata``, the
+values of a YAML file become the defaults and flags override them, and
+``__post_init__`` rejects bad values with a sentence that says what to change.
+Flags are spelled with dashes or underscores (``--max-steps`` = ``--max_steps``);
+YAML keys use underscores (``max_steps: 200``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Sequence, TypeVar
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STORE_FACTS = REPO_ROOT / "knowledge" / "store.yml"
+DEFAULT_ORDER_ID_PATTERN = r"RG-?\d{5}"
+
+
+class ConfigError(ValueError):
+    """A flag, a config file value or a combination of them is invalid; the message says what to change."""
+
+
+class _Choice(str, Enum):
+    def __str__(self) -> str:  # `--help` shows "none", not "Quantization.NONE"
+        return self.value
+
+
+class Quantization(_Choice):
+    NONE = "none"
+    INT8 = "int8"
+    NF4 = "nf4"
+
+
+class ReportTo(_Choice):
+    TENSORBOARD = "tensorboard"
+    WANDB = "wandb"
+    NONE = "none"
+
+
+class Redact(_Choice):
+    TRACKER = "tracker"  # only conversations read from the tracker store
+    ALL = "all"
+    NONE = "none"
+
+
+class Dtype(_Choice):
+    AUTO = "auto"
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"
+    FLOAT16 = "float16"
+
+
+def _enum(enum: type[Enum], value: object, flag: str) -> Enum:
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum)
+        raise ConfigError(f"{flag} {value!r} is not one of: {choices}.") from None
+
+
+def _positive(value: float, flag: str, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{flag} must be {'zero or more' if allow_zero else 'more than zero'}, got {value}.")
+
+
+@dataclass
+class PrepareArgs:
+    """``python -m training prepare``: conversations in, ``train.jsonl`` / ``validation.jsonl`` out."""
+
+    input: list[str] = field(
+        metadata={
+            "help": "Files, folders or SQL URLs to read: OpenAI chat JSONL, ShareGPT .json/.jsonl, CSV (a `text` "
+            "column, or `prompt` + `response` columns) and Rasa tracker stores (sqlite:///rasa.db, "
+            "postgresql+psycopg://user:pw@host/rasa)."
+        }
+    )
+    output: str = field(metadata={"help": "Folder to write train.jsonl, validation.jsonl and stats.json to."})
+    val_fraction: float = field(default=0.1, metadata={"help": "Share of conversations held out for validation."})
+    seed: int = field(default=42, metadata={"help": "Seed of the train/validation split."})
+    redact: Redact = field(
+        default=Redact.TRACKER,
+        metadata={"help": "Replace emails, phone numbers, card and order numbers with placeholders in: tracker "
+                  "(tracker-store conversations), all (every input) or none."},
+    )
+    order_id_pattern: str = field(
+        default=DEFAULT_ORDER_ID_PATTERN, metadata={"help": "Regular expression of the store's order numbers."}
+    )
+    store_facts: str = field(
+        default=str(DEFAULT_STORE_FACTS),
+        metadata={"help": "The store facts file the action server uses (STORE_FACTS_PATH); its system prompt "
+                  "opens every conversation."},
+    )
+    system_prompt_file: str | None = field(
+        default=None, metadata={"help": "A text file whose content replaces the store's system prompt."}
+    )
+    keep_system: bool = field(
+        default=False,
+        metadata={"help": "Keep a conversation's own system message instead of replacing it with the assistant's."},
+    )
+    exclude_responses: list[str] = field(
+        default_factory=lambda: ["utter_llm_unavailable"],
+        metadata={"help": "Tracker-store bot responses (utter_action names) that are not worth learning, such as "
+                  "the apology sent when the LLM was down; the turn they answer is dropped."},
+    )
+    skip_invalid: bool = field(
+        default=False,
+        metadata={"help": "Skip invalid rows (counted and listed in stats.json) instead of stopping at the first."},
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.input, str):
+            self.input = [self.input]
+        if not self.input:
+            raise ConfigError("--input needs at least one file, folder or SQL URL.")
+        self.redact = _enum(Redact, self.redact, "--redact")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"--val-fraction must be at least 0 and below 1 (e.g. 0.1), got {self.val_fraction}.")
+        import re
+
+        try:
+            re.compile(self.order_id_pattern)
+        except re.error as exc:
+            raise ConfigError(f"--order-id-pattern is not a valid regular expression: {exc}.") from None
+
+
+@dataclass
+class SFTArgs:
+    """``python -m training sft``: supervised fine-tuning, loss on the assistant's tokens only."""
+
+    model: str = field(metadata={"help": "Base model: a Hugging Face hub id or a local directory."})
+    data: str = field(metadata={"help": "Folder written by `prepare` (train.jsonl, validation.jsonl)."})
+    output: str = field(metadata={"help": "Folder for checkpoints, logs and the final adapter (or model)."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use --epochs)."})
+    epochs: float = field(default=3.0, metadata={"help": "Passes over the training data (when --max-steps is -1)."})
+    quantization: Quantization = field(
+        default=Quantization.NONE,
+        metadata={"help": "Base weights in: none (16/32-bit; LoRA), int8, or nf4 (4-bit QLoRA via bitsandbytes)."},
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank; 0 trains every weight (full fine-tuning)."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"],
+        metadata={"help": "Modules that get LoRA adapters: all-linear, or names such as q_proj v_proj."},
+    )
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "Peak learning rate. Default: 2e-4 with LoRA, 2e-5 for full fine-tuning."}
+    )
+    batch_size: int = field(default=4, metadata={"help": "Conversations per device per step."})
+    gradient_accumulation_steps: int = field(default=4, metadata={"help": "Batches summed into one optimizer step."})
+    max_length: int = field(
+        default=2048, metadata={"help": "Longest tokenized conversation (the system prompt included); longer ones "
+                                "are cut."}
+    )
+    warmup_ratio: float = field(default=0.03, metadata={"help": "Share of the steps that warm the learning rate up."})
+    logging_steps: int = field(default=10, metadata={"help": "Log the training loss every N steps."})
+    eval_steps: int = field(default=50, metadata={"help": "Evaluate on the validation split every N steps."})
+    save_steps: int | None = field(default=None, metadata={"help": "Checkpoint every N steps (default: eval_steps)."})
+    save_total_limit: int = field(default=3, metadata={"help": "Checkpoints kept; older ones are deleted."})
+    report_to: ReportTo = field(
+        default=ReportTo.TENSORBOARD,
+        metadata={"help": "Where metrics go: tensorboard (OUTPUT/runs), wandb (set WANDB_PROJECT) or none."},
+    )
+    resume: bool = field(default=False, metadata={"help": "Continue from the latest checkpoint in --output."})
+    gradient_checkpointing: bool = field(
+        default=True, metadata={"help": "Recompute activations in the backward pass: less memory, ~30%% slower."}
+    )
+    dtype: Dtype = field(
+        default=Dtype.AUTO,
+        metadata={"help": "Compute dtype: auto (bfloat16 on GPUs that have it, float32 on CPU), float32, "
+                  "bfloat16, float16."},
+    )
+    seed: int = field(default=42, metadata={"help": "Seed of weight initialisation, dropout and data order."})
+
+    def __post_init__(self) -> None:
+        self.quantization = _enum(Quantization, self.quantization, "--quantization")
+        self.report_to = _enum(ReportTo, self.report_to, "--report-to")
+        self.dtype = _enum(Dtype, self.dtype, "--dtype")
+        if isinstance(self.lora_target_modules, str):
+            self.lora_target_modules = [self.lora_target_modules]
+        _positive(self.lora_r, "--lora-r", allow_zero=True)
+        if self.quantization is not Quantization.NONE and self.lora_r == 0:
+            raise ConfigError(
+                f"--quantization {self.quantization.value} freezes the base weights in "
+                f"{self.quantization.value}, so it needs LoRA: set --lora-r above 0 (e.g. 16), or use "
+                "--quantization none for full fine-tuning."
+            )
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ConfigError(f"--max-steps must be a positive number of steps, or -1 to use --epochs; got "
+                              f"{self.max_steps}.")
+        if self.max_steps == -1:
+            _positive(self.epochs, "--epochs")
+        for flag, value in (("--batch-size", self.batch_size), ("--max-length", self.max_length),
+                            ("--gradient-accumulation-steps", self.gradient_accumulation_steps),
+                            ("--logging-steps", self.logging_steps), ("--eval-steps", self.eval_steps),
+                            ("--save-total-limit", self.save_total_limit)):
+            _positive(value, flag)
+        if self.save_steps is None:
+            self.save_steps = self.eval_steps
+        _positive(self.save_steps, "--save-steps")
+        if self.learning_rate is None:
+            self.learning_rate = 2e-4 if self.lora_r else 2e-5
+        _positive(self.learning_rate, "--learning-rate")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"--lora-dropout must be at least 0 and below 1, got {self.lora_dropout}.")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"--warmup-ratio must be at least 0 and below 1, got {self.warmup_ratio}.")
+
+
+@dataclass
+class EvaluateArgs:
+    """``python -m training evaluate``: validation loss, perplexity and sample replies, base vs adapter."""
+
+    model: str = field(metadata={"help": "Base model (hub id or directory), or a merged model directory."})
+    data: str = field(metadata={"help": "Folder written by `prepare`; its validation.jsonl is evaluated."})
+    adapter: str | None = field(
+        default=None, metadata={"help": "LoRA adapter folder written by `sft`; the report then compares base and "
+                                "fine-tuned side by side."}
+    )
+    output: str | None = field(
+        default=None, metadata={"help": "Folder for report.md and report.json (default: ADAPTER/eval, or "
+                                "MODEL/eval for a local model without adapter)."}
+    )
+    split: str = field(default="validation", metadata={"help": "Which file of --data to evaluate (validation or "
+                                                         "train)."})
+    max_examples: int | None = field(default=None, metadata={"help": "Evaluate the loss on at most N conversations."})
+    generations: int = field(default=5, metadata={"help": "Conversations whose last reply is generated for the "
+                                                  "report."})
+    max_new_tokens: int = field(default=128, metadata={"help": "Longest generated reply (greedy decoding)."})
+    max_length: int = field(default=2048, metadata={"help": "Longest tokenized conversation; longer ones are cut."})
+    quantization: Quantization = field(
+        default=Quantization.NONE, metadata={"help": "Load the base weights in none, int8 or nf4 (as served)."}
+    )
+    dtype: Dtype = field(default=Dtype.AUTO, metadata={"help": "auto, float32, bfloat16 or float16."})
+
+    def __post_init__(self) -> None:
+        self.quantization = _enum(Quantization, self.quantization, "--quantization")
+        self.dtype = _enum(Dtype, self.dtype, "--dtype")
+        if self.split not in {"validation", "train"}:
+            raise ConfigError(f"--split must be validation or train, got {self.split!r}.")
+        if self.max_examples is not None:
+            _positive(self.max_examples, "--max-examples")
+        _positive(self.generations, "--generations", allow_zero=True)
+        _positive(self.max_new_tokens, "--max-new-tokens")
+        _positive(self.max_length, "--max-length")
+        if self.output is None:
+            if self.adapter:
+                self.output = str(Path(self.adapter) / "eval")
+            elif Path(self.model).is_dir():
+                self.output = str(Path(self.model) / "eval")
+            else:
+                raise ConfigError("--output is needed when --model is a hub id and there is no --adapter.")
+
+
+@dataclass
+class MergeArgs:
+    """``python -m training merge``: base + adapter -> one model folder the LLM service serves as is."""
+
+    model: str = field(metadata={"help": "The base model the adapter was trained on (hub id or directory)."})
+    adapter: str = field(metadata={"help": "LoRA adapter folder written by `sft`."})
+    output: str = field(metadata={"help": "Folder for the merged model (safetensors, tokenizer, chat template, "
+                                  "README.md model card)."})
+    dtype: Dtype = field(
+        default=Dtype.AUTO, metadata={"help": "dtype of the merged weights: auto (the base model's own), "
+                                      "float32, bfloat16 or float16."}
+    )
+    eval_report: str | None = field(
+        default=None, metadata={"help": "report.json from `evaluate` for the model card (default: ADAPTER/eval/"
+                                "report.json when it exists)."}
+    )
+
+    def __post_init__(self) -> None:
+        self.dtype = _enum(Dtype, self.dtype, "--dtype")
+        if Path(self.output).resolve() == Path(self.adapter).resolve():
+            raise ConfigError("--output must differ from --adapter; choose a new folder for the merged model.")
+
+
+T = TypeVar("T")
+
+
+def parse(cls: type[T], argv: Sequence[str] | None, prog: str, description: str) -> T:
+    """Flags (and ``--config FILE.yaml`` as defaults) -> ``cls``; raise ``ConfigError`` for bad values.
+
+    ``--help`` and missing required flags exit through argparse (status 2), as usual.
+    """
+    import sys
+
+    from trl import TrlParser
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--config" in args:
+        index = args.index("--config")
+        if index + 1 >= len(args):
+            raise ConfigError("--config needs a YAML file: --config my-run.yaml.")
+        path = Path(args[index + 1])
+        if not path.is_file():
+            raise ConfigError(f"--config {path}: no such file.")
+    parser = TrlParser(
+        dataclass_types=[cls], prog=prog, description=description.replace("``", ""),
+        epilog="Any flag can also be set in --config FILE.yaml (keys with underscores, e.g. max_steps: 200); "
+        "flags given here override the file.",
+    )
+    try:
+        (parsed,) = parser.parse_args_and_config(args)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:  # __post_init__ of HfArgumentParser types, unknown YAML keys
+        raise ConfigError(str(exc).strip().splitlines()[0]) from exc
+    except Exception as exc:  # a YAML syntax error
+        if type(exc).__module__.startswith("yaml"):
+            raise ConfigError(f"--config: the YAML file could not be read: {exc}") from exc
+        raise
+    return parsed
