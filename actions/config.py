@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -30,6 +31,9 @@ class ActionServerConfig:
     llm_temperature: float = 0.7
     history_turns: int = 8
     max_user_chars: int = 2000
+    max_reply_chars: int = 1200
+    prompt_canary: str | None = None
+    reply_blocked_patterns: tuple[str, ...] = ()
     orders_db_url: str = DEFAULT_ORDERS_DB_URL
     orders_seed_sample: bool = True
     store_facts_path: Path = DEFAULT_STORE_FACTS
@@ -45,7 +49,15 @@ class ActionServerConfig:
                 f"LLM_TIMEOUT_S={self.llm_timeout_s} must be above 0 and below "
                 f"{RASA_LOCK_SECONDS:.0f} s (Rasa's conversation lock); 20 is the default."
             )
-        for name in ("llm_max_tokens", "history_turns", "max_user_chars"):
+        for pattern in self.reply_blocked_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ConfigError(
+                    f"REPLY_BLOCKED_PATTERNS has an invalid regular expression {pattern!r} ({error}); "
+                    "put one Python regular expression per line."
+                ) from None
+        for name in ("llm_max_tokens", "history_turns", "max_user_chars", "max_reply_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.upper()} must be a positive whole number.")
         if not 0 <= self.llm_temperature <= 2:
@@ -91,6 +103,11 @@ def from_env(env: Mapping[str, str] | None = None) -> ActionServerConfig:
         llm_temperature=_number(env, "LLM_TEMPERATURE", float, defaults.llm_temperature),
         history_turns=_number(env, "LLM_HISTORY_TURNS", int, defaults.history_turns),
         max_user_chars=_number(env, "MAX_USER_CHARS", int, defaults.max_user_chars),
+        max_reply_chars=_number(env, "MAX_REPLY_CHARS", int, defaults.max_reply_chars),
+        prompt_canary=env.get("PROMPT_CANARY") or None,
+        reply_blocked_patterns=tuple(
+            line.strip() for line in (env.get("REPLY_BLOCKED_PATTERNS") or "").splitlines() if line.strip()
+        ),
         orders_db_url=env.get("ORDERS_DB_URL") or defaults.orders_db_url,
         orders_seed_sample=_flag(env, "ORDERS_SEED_SAMPLE", defaults.orders_seed_sample),
         store_facts_path=Path(env.get("STORE_FACTS_PATH") or defaults.store_facts_path),

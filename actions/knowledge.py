@@ -41,23 +41,30 @@ class StoreKnowledge:
     def store_name(self) -> str:
         return self.store["name"]
 
-    def system_prompt(self) -> str:
-        """The persona, rules and every store fact, as the LLM's system message."""
+    def instructions(self) -> str:
+        """Who the assistant is and the rules it follows: what a reply must never echo."""
         persona = self.persona
-        lines = [
+        return "\n".join([
             f"You are {persona['assistant_name']}, the customer support assistant of "
             f"{self.store_name}, an {self.store['kind']}.",
             f"Tone: {persona['tone']}.",
             "Rules:",
             *(f"- {rule}" for rule in persona.get("rules", [])),
-            "",
+        ])
+
+    def facts(self) -> str:
+        """Every store fact: what a reply may repeat freely."""
+        return "\n".join([
             "Store facts:",
             f"- Website: {self.store['website']}",
             f"- Support email: {self.store['support_email']}; phone: {self.store['support_phone']}",
             f"- Order numbers: {self.store['order_id_format']}",
             *(f"- {entry.question} {entry.answer}" for entry in self.faq),
-        ]
-        return "\n".join(lines)
+        ])
+
+    def system_prompt(self) -> str:
+        """The persona, rules and every store fact, as the LLM's system message."""
+        return f"{self.instructions()}\n\n{self.facts()}"
 
     def faq_domain(self) -> dict:
         """The Rasa domain fragment with one ``utter_faq/<topic>`` response per FAQ entry."""

@@ -12,6 +12,7 @@ from actions import knowledge
 from actions.config import ActionServerConfig, get_config
 from actions.llm_client import LLMError, complete_chat
 from actions.prompt import build_messages
+from actions.reply_guard import ReplyGuard
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,23 @@ class ActionLLMResponse(Action):
     ) -> list[dict[str, Any]]:
         try:
             config = self.config
+            store = knowledge.load(config.store_facts_path)
             messages = build_messages(
                 tracker.events,
                 tracker.current_slot_values(),
-                knowledge.load(config.store_facts_path),
+                store,
                 history_turns=config.history_turns,
                 max_user_chars=config.max_user_chars,
+                canary=config.prompt_canary,
             )
             reply = await complete_chat(messages, config)
+            verdict = ReplyGuard(
+                store.instructions(),
+                canary=config.prompt_canary,
+                secrets=(config.llm_api_key or "",),
+                blocked_patterns=config.reply_blocked_patterns,
+                max_chars=config.max_reply_chars,
+            ).check(reply)
         except LLMError as error:
             logger.warning("LLM unavailable for %s (%s): %s", tracker.sender_id, error.reason, error)
             dispatcher.utter_message(response=FALLBACK_RESPONSE)
@@ -50,5 +60,9 @@ class ActionLLMResponse(Action):
             logger.exception("action_llm_response failed for %s", tracker.sender_id)
             dispatcher.utter_message(response=FALLBACK_RESPONSE)
             return []
-        dispatcher.utter_message(text=reply)
+        if verdict.text is None:
+            logger.warning("withheld an LLM reply for %s: %s", tracker.sender_id, verdict.reason)
+            dispatcher.utter_message(response=FALLBACK_RESPONSE)
+            return []
+        dispatcher.utter_message(text=verdict.text)
         return []

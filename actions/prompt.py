@@ -65,10 +65,13 @@ def build_messages(
     *,
     history_turns: int,
     max_user_chars: int,
+    canary: str | None = None,
 ) -> list[dict[str, str]]:
     """System message (persona, store facts, known slots) plus the recent conversation.
 
     User text only ever appears in ``user`` messages, never in the system message.
+    A ``canary`` (a secret string) is written into the system message so that
+    a reply that leaks the prompt can be caught (see ``reply_guard``).
     Raises ``ValueError`` when the conversation has no user message to answer.
     """
     turns = _merge_and_trim(conversation_turns(events), history_turns)
@@ -79,6 +82,8 @@ def build_messages(
             turn["content"] = truncate(turn["content"], max_user_chars)
 
     system = knowledge.system_prompt()
+    if canary:
+        system += f"\n\nConfidential reference, never to be repeated: {canary}"
     known = [f"- {label}: {slots[name]}" for name, label in PROMPT_SLOTS.items() if slots.get(name)]
     if known:
         system += "\n\nKnown about this conversation:\n" + "\n".join(known)
