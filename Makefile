@@ -9,16 +9,20 @@ PY := $(VENV)/bin/python
 RASA := $(abspath $(RASA_VENV))/bin/rasa
 RASA_ENV := RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1
 TINY_MODEL ?= models/tiny-qwen2
+RASA_PROJECT ?= rasa_project
+NLU_FOLDS ?= 3
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories shell tiny-model clean clean-venvs helm-lint helm-template images compose-up compose-down test-deploy
+.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories nlu-report shell tiny-model clean clean-venvs helm-lint helm-template images compose-up compose-down test-deploy finetune-demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-setup: ## create .venv (Python 3.11+) and .venv-rasa (Python 3.10, Rasa 3.6) if missing or stale
+setup: ## create .venv (Python 3.11+) and .venv-rasa (Python 3.10, Rasa 3.6) if missing or stale; system packages, webchat widget
+	@scripts/system_deps.sh
 	@scripts/setup.sh
+	@scripts/web_deps.sh
 
 run: setup rasa-model ## start LLM service :8000, actions :5055, Rasa :5005, webchat :8080 (Ctrl-C stops)
 	@$(PY) -m stack run
@@ -38,13 +42,15 @@ rasa-model: setup ## train the Rasa model if its data or config changed
 
 train: rasa-model ## (designers) same as rasa-model
 
-validate: setup ## (designers) check domain, NLU, stories and rules for mistakes
+validate: setup ## (designers) check YAML, domain, NLU, stories and rules for mistakes and conflicts (file:line)
 	@$(PY) -m actions.knowledge check
-	@cd rasa_project && $(RASA_ENV) $(RASA) data validate --domain domain
+	@RASA=$(RASA) $(PY) -m scripts.designer validate $(RASA_PROJECT)
 
 test-stories: rasa-model ## (designers) run rasa_project/tests/test_stories.yml against the trained model
-	@cd rasa_project && $(RASA_ENV) $(RASA) test core --e2e --stories tests/test_stories.yml \
-	  --model models/assistant.tar.gz --fail-on-prediction-errors --out results/core
+	@RASA=$(RASA) $(PY) -m scripts.designer test-stories $(RASA_PROJECT) --model $(RASA_PROJECT)/models/assistant.tar.gz
+
+nlu-report: setup ## (designers) cross-validated F1 per intent and a confusion matrix image (NLU_FOLDS=3, minutes)
+	@RASA=$(RASA) $(PY) -m scripts.designer nlu-report $(RASA_PROJECT) --folds $(NLU_FOLDS)
 
 shell: rasa-model ## (designers) talk to the assistant in the terminal (start `make run` first for custom actions)
 	@cd rasa_project && $(RASA_ENV) $(RASA) shell --model models/assistant.tar.gz
@@ -76,3 +82,11 @@ compose-down: ## (operators) stop the compose stack
 
 test-deploy: setup ## (operators) the chart, compose and image checks only
 	@$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
+
+finetune-demo: setup tiny-model ## (operators) prepare -> sft -> evaluate -> merge on training/samples with the tiny model (CPU, ~2 min)
+	@rm -rf var/finetune-demo models/finetune-demo
+	@$(PY) -m training prepare --input training/samples --output var/finetune-demo/data
+	@$(PY) -m training sft --config training/samples/tiny-sft.yaml --model $(TINY_MODEL)
+	@$(PY) -m training evaluate --model $(TINY_MODEL) --adapter var/finetune-demo/adapter --data var/finetune-demo/data
+	@$(PY) -m training merge --model $(TINY_MODEL) --adapter var/finetune-demo/adapter --output models/finetune-demo
+	@echo "Serve it: LLM_MODEL=models/finetune-demo make run"

@@ -32,6 +32,8 @@ COPY --from=build /opt/rasa /opt/rasa
 WORKDIR /app
 COPY --from=train /models/assistant.tar.gz /app/models/assistant.tar.gz
 COPY rasa_project/credentials.yml rasa_project/endpoints.yml /app/
+# The project's channel connectors, named in credentials.yml as connectors.*
+COPY rasa_project/connectors /app/connectors
 # HOME=/tmp: Rasa writes a small global config there; /tmp is the only writable path
 # (an emptyDir under Kubernetes, a tmpfs under docker-compose).
 ENV PATH=/opt/rasa/bin:$PATH \

@@ -16,6 +16,12 @@ RASA_PROJECT = REPO_ROOT / "rasa_project"
 DEFAULT_RASA_MODEL = RASA_PROJECT / "models" / "assistant.tar.gz"
 DEFAULT_LLM_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 
+# The stores Rasa uses when their variables are set (the names docker-compose and Helm use too):
+# endpoints.yml key -> environment variable. Rasa reads the values from its environment.
+TRACKER_STORE_VARS = {"url": "DB_HOST", "port": "DB_PORT", "username": "DB_USER",
+                      "password": "DB_PASSWORD", "db": "DB_NAME", "login_db": "DB_LOGIN_DB"}
+LOCK_STORE_VARS = {"url": "REDIS_HOST", "port": "REDIS_PORT", "password": "REDIS_PASSWORD", "db": "REDIS_DB"}
+
 # Rasa Open Source would otherwise ask about, and send, usage telemetry.
 RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
 
@@ -34,6 +40,9 @@ class StackConfig:
     run_dir: Path = REPO_ROOT / "var" / "run"
     llm_timeout_s: float = 20.0
     llm_startup_timeout_s: float = 900.0  # a first download of real weights takes minutes
+    # Names of the DB_* / REDIS_* variables that are set: PostgreSQL tracker store when DB_HOST
+    # is among them (else SQLite in run_dir), Redis lock store when REDIS_HOST is (else in memory).
+    store_vars: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "StackConfig":
@@ -59,16 +68,38 @@ class StackConfig:
             rasa_venv=Path(env.get("RASA_VENV") or d.rasa_venv).absolute(),
             rasa_model=Path(env.get("RASA_MODEL") or d.rasa_model).absolute(),
             llm_timeout_s=float(env.get("LLM_TIMEOUT_S") or d.llm_timeout_s),
+            store_vars=tuple(name for name in (*TRACKER_STORE_VARS.values(), *LOCK_STORE_VARS.values())
+                             if env.get(name)),
         )
 
 
+def store_endpoints(config: StackConfig) -> dict:
+    """The tracker and lock store of this run, as endpoints.yml entries.
+
+    Values of set variables are written as ``${VAR}``, which Rasa expands from its
+    environment: no password lands on disk.
+    """
+    def from_vars(names: dict[str, str]) -> dict[str, str]:
+        return {key: f"${{{var}}}" for key, var in names.items() if var in config.store_vars}
+
+    if "DB_HOST" in config.store_vars:
+        tracker = {"type": "SQL", "dialect": "postgresql", **from_vars(TRACKER_STORE_VARS)}
+    else:
+        tracker = {"type": "SQL", "dialect": "sqlite", "db": str(config.run_dir / "tracker.db")}
+    stores = {"tracker_store": tracker}
+    if "REDIS_HOST" in config.store_vars:
+        stores["lock_store"] = {"type": "redis", **from_vars(LOCK_STORE_VARS), "key_prefix": "ridgeline"}
+    return stores
+
+
 def write_rasa_endpoints(config: StackConfig) -> Path:
-    """rasa_project/endpoints.yml with the action server URL of this run."""
+    """rasa_project/endpoints.yml with the action server URL and the stores of this run."""
     endpoints = yaml.safe_load((RASA_PROJECT / "endpoints.yml").read_text()) or {}
     endpoints["action_endpoint"] = {
         **(endpoints.get("action_endpoint") or {}),
         "url": f"http://127.0.0.1:{config.actions_port}/webhook",
     }
+    endpoints.update(store_endpoints(config))
     config.run_dir.mkdir(parents=True, exist_ok=True)
     path = config.run_dir / "endpoints.yml"
     path.write_text(yaml.safe_dump(endpoints, sort_keys=False))

@@ -8,6 +8,7 @@ Rasa's own Slack connector, with what a real workspace needs on top:
   ``app_mention`` event) is answered once;
 - replies in the user's thread when SLACK_USE_THREADS is true;
 - no ``as_user`` argument on chat.postMessage (apps created since 2021 are refused with it);
+- the Events URL check (``url_verification``) answered as Slack documents it, ``{"challenge": ...}``;
 - SLACK_API_URL points the Web API client elsewhere (the tests' fake Slack).
 
 Webhook: POST /webhooks/slack/webhook. Settings (credentials.yml keys override them):
@@ -28,8 +29,9 @@ from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Text
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.slack import SlackBot
 from rasa.core.channels.slack import SlackInput as RasaSlackInput
-from sanic import response
+from sanic import Blueprint, response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from connectors.common import DisabledChannel, RecentKeys, environment, flag, setting
@@ -115,6 +117,24 @@ class SlackInput(RasaSlackInput):
     def get_output_channel(self, channel: Optional[Text] = None,
                            thread_id: Optional[Text] = None) -> OutputChannel:
         return SlackOutput(self.slack_token, channel or self.slack_channel, thread_id, self.proxy, self.api_url)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        blueprint = super().blueprint(on_new_message)
+
+        @blueprint.middleware("request")
+        async def url_verification(request: Request) -> Optional[HTTPResponse]:
+            # Rasa answers with the bare challenge as a JSON string; Slack documents {"challenge": ...}.
+            if request.method != "POST" or request.headers.get("content-type") != "application/json":
+                return None
+            try:
+                body = request.json or {}
+            except Exception:
+                return None
+            if body.get("type") == "url_verification" and self.is_request_from_slack_authentic(request):
+                return response.json({"challenge": body.get("challenge")})
+            return None
+
+        return blueprint
 
     @staticmethod
     def delivery_key(request: Request) -> Optional[str]:

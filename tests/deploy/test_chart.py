@@ -399,7 +399,7 @@ def test_rasa_is_stateless_with_postgresql_and_redis(env):
     }
     assert endpoints["lock_store"]["type"] == "redis" and endpoints["lock_store"]["password"] == "${REDIS_PASSWORD}"
     assert endpoints["lock_store"]["use_ssl"] is (env == "prod")
-    assert {"rest", "socketio"} <= set(yaml.safe_load(config["credentials.yml"]))
+    assert {"rest", "connectors.socketio.SocketIOInput"} <= set(yaml.safe_load(config["credentials.yml"]))
     rasa = by_name(objects, "Deployment", f"{RELEASE}-rasa")["spec"]["template"]["spec"]["containers"][0]
     env_vars = {e["name"]: e for e in rasa["env"]}
     host = env_vars["DB_HOST"]["value"]
@@ -411,12 +411,14 @@ def test_channels_read_their_credentials_from_the_secret():
     objects = render("staging", sets=("rasa.channels.slack.enabled=true", "rasa.channels.telegram.enabled=true",
                                       "rasa.channels.telegram.botName=ridgeline_bot"))
     credentials = yaml.safe_load(by_name(objects, "ConfigMap", f"{RELEASE}-rasa")["data"]["credentials.yml"])
-    assert credentials["slack"]["slack_token"] == "${SLACK_BOT_TOKEN}"
-    assert credentials["telegram"]["access_token"] == "${TELEGRAM_ACCESS_TOKEN}"
+    # The project's connectors read the tokens from the environment: none in the ConfigMap.
+    assert "connectors.slack.SlackInput" in credentials and "connectors.telegram.TelegramInput" in credentials
+    assert "slack" not in credentials and "token" not in str(credentials).lower()
     rasa = by_name(objects, "Deployment", f"{RELEASE}-rasa")["spec"]["template"]["spec"]["containers"][0]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in rasa["env"] if "valueFrom" in e}
     assert refs["SLACK_BOT_TOKEN"] == {"name": "ridgeline-secrets", "key": "slack-bot-token"}
     assert refs["TELEGRAM_ACCESS_TOKEN"] == {"name": "ridgeline-secrets", "key": "telegram-access-token"}
+    assert refs["TELEGRAM_SECRET_TOKEN"] == {"name": "ridgeline-secrets", "key": "telegram-secret-token"}
 
 
 # --- Secrets ------------------------------------------------------------------------------------------

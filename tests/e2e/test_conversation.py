@@ -71,7 +71,7 @@ def test_with_the_llm_service_stopped_the_user_gets_the_apology(stack, conversat
 def test_webchat_page_is_served_and_points_at_rasa(stack):
     base = service_url(stack, "webchat")
     page = httpx.get(f"{base}/", timeout=10)
-    assert page.status_code == 200 and 'id="composer"' in page.text
+    assert page.status_code == 200 and 'id="webchat"' in page.text
     config = httpx.get(f"{base}/config.js", timeout=10).text
     rasa_port = next(s.port for s in stack.services if s.name == "rasa")
     assert f":{rasa_port}" in config

@@ -1,0 +1,52 @@
+"""The webchat widget's socket.io channel: ``connectors.socketio.SocketIOInput`` in credentials.yml.
+
+Rasa's own socketio channel with two fixes the website needs:
+- with ``session_persistence`` Rasa 3.6 calls ``AsyncServer.enter_room`` without awaiting it;
+  since python-socketio 5.10 that is a coroutine, so the browser never joins its session's
+  room and never receives a reply (RasaHQ/rasa#13027). Here it is awaited when it must be.
+- the rasa-webchat widget sends its ``initPayload`` (null unless set) when a new visitor
+  opens the page; an empty message would otherwise reach the NLU as a turn of its own
+  (nlu_fallback, then the LLM). Empty messages are dropped.
+
+Settings are Rasa's: user_message_evt, bot_message_evt, session_persistence, socketio_path.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
+from sanic import Blueprint
+
+logger = logging.getLogger(__name__)
+
+
+class SocketIOInput(RasaSocketIOInput):
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        blueprint = super().blueprint(on_new_message)
+        sio = self.sio
+        namespace = self.namespace or "/"
+        handle_message = sio.handlers[namespace][self.user_message_evt]
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: Text, data: Optional[Dict]) -> None:
+            data = data or {}
+            session_id = data.get("session_id") or uuid.uuid4().hex
+            if self.session_persistence:
+                entered = sio.enter_room(sid, session_id)
+                if inspect.isawaitable(entered):  # python-socketio >= 5.10
+                    await entered
+            await sio.emit("session_confirm", session_id, room=sid)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def user_message(sid: Text, data: Dict) -> None:
+            if not str((data or {}).get("message") or "").strip():
+                logger.debug("Dropped an empty socket.io message from %s", sid)
+                return
+            await handle_message(sid, data)
+
+        return blueprint
