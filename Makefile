@@ -14,7 +14,7 @@ NLU_FOLDS ?= 3
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories nlu-report shell tiny-model clean clean-venvs helm-lint helm-template images compose-up compose-down test-deploy finetune-demo
+.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories nlu-report shell tiny-model clean clean-venvs helm-lint helm-template images compose-up compose-down test-deploy finetune-demo bench-llm bench-llm-gpu
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -90,3 +90,10 @@ finetune-demo: setup tiny-model ## (operators) prepare -> sft -> evaluate -> mer
 	@$(PY) -m training evaluate --model $(TINY_MODEL) --adapter var/finetune-demo/adapter --data var/finetune-demo/data
 	@$(PY) -m training merge --model $(TINY_MODEL) --adapter var/finetune-demo/adapter --output models/finetune-demo
 	@echo "Serve it: LLM_MODEL=models/finetune-demo make run"
+
+BENCH_ARGS ?=
+bench-llm: setup ## (operators) benchmark the LLM service against plain generate (random Qwen2.5-1.5B shape; BENCH_ARGS=...)
+	@$(PY) -m llm.bench $(BENCH_ARGS)
+
+bench-llm-gpu: setup ## (operators) on a GPU host: bf16/int8/nf4 on the 1.5B shape in one go
+	@llm/bench/gpu.sh

@@ -5,7 +5,8 @@
     python -m llm tiny-model --output models/tiny-qwen2    # build that demo model
 
 Every ``serve`` flag can also be set as an ``LLM_*`` environment variable
-(``--max-new-tokens-cap`` -> ``LLM_MAX_NEW_TOKENS_CAP``); flags win.
+(``--max-new-tokens-cap`` -> ``LLM_MAX_NEW_TOKENS_CAP``); flags win. The API
+key is environment-only (``LLM_API_KEY``), so it never shows in ``ps``.
 Exit codes: 0 after a clean shutdown, 2 for a configuration or model-loading
 error (one sentence on stderr), 1 if the warm-up generation failed.
 """
@@ -31,7 +32,8 @@ def make_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="Serve a chat model over an OpenAI-compatible HTTP API.",
-        description="Serve a chat model over an OpenAI-compatible HTTP API. Flags override LLM_* variables.",
+        description="Serve a chat model over an OpenAI-compatible HTTP API. Flags override LLM_* variables. "
+        "LLM_API_KEY (environment only, never a flag) makes /v1/* require 'Authorization: Bearer <key>'.",
     )
     add_arguments(serve)
     tiny = commands.add_parser(

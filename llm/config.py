@@ -1,21 +1,24 @@
 """The LLM service's configuration: command-line flags and ``LLM_*`` environment, read here only.
 
-Every field of ``ServiceConfig`` has a flag (``--max-new-tokens-cap``) and an
-environment variable (``LLM_MAX_NEW_TOKENS_CAP``); a flag overrides the
-environment, which overrides the default. ``from_args`` records where each
-value came from and why ``auto`` resolved the way it did, and ``describe``
-prints that at start-up. Invalid values and combinations raise ``ConfigError``
-with a sentence that says what to change.
+Every field of ``ServiceConfig`` has a flag (``--max-batch-size``) and an
+environment variable (``LLM_MAX_BATCH_SIZE``); a flag overrides the
+environment, which overrides the default. The API key is the exception: it is
+read from ``LLM_API_KEY`` only, so it never shows in ``ps``. ``from_args``
+records where each value came from and why ``auto`` resolved the way it did,
+and ``describe`` prints that at start-up. Invalid values and combinations
+raise ``ConfigError`` with a sentence that says what to change.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from llm.errors import ConfigError
@@ -39,6 +42,19 @@ class Dtype(str, Enum):
     FLOAT16 = "float16"
 
 
+class Quantization(str, Enum):
+    AUTO = "auto"  # nf4 on CUDA, none on the CPU
+    NONE = "none"
+    INT8 = "int8"  # bitsandbytes LLM.int8()
+    NF4 = "nf4"  # bitsandbytes 4-bit NormalFloat
+
+
+class Prepack(str, Enum):
+    AUTO = "auto"  # on for unquantized bfloat16 weights on a CPU with native bf16
+    ON = "on"
+    OFF = "off"
+
+
 class LogLevel(str, Enum):
     DEBUG = "debug"
     INFO = "info"
@@ -46,8 +62,8 @@ class LogLevel(str, Enum):
     ERROR = "error"
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
 
 
 @dataclass
@@ -66,6 +82,17 @@ class ServiceConfig:
     default_max_tokens: int = field(
         default=256, metadata=_help("max_tokens for requests that do not set it.")
     )
+    max_batch_size: int = field(
+        default=16, metadata=_help("Most requests generating together in one batch on the model.")
+    )
+    max_queue_size: int = field(
+        default=64,
+        metadata=_help("Most requests waiting for a batch slot; one more gets 429 with Retry-After."),
+    )
+    request_timeout_s: float = field(
+        default=120.0,
+        metadata=_help("Deadline of a request from arrival, queueing included; past it the request gets 504. 0: none."),
+    )
     device: Device = field(
         default=Device.AUTO, metadata=_help("Where the model runs; auto picks cuda when PyTorch sees a GPU.")
     )
@@ -73,11 +100,30 @@ class ServiceConfig:
         default=Dtype.AUTO,
         metadata=_help("Weight dtype; auto is bfloat16 (float16 without bf16 support) on CUDA, float32 on CPU."),
     )
+    quantization: Quantization = field(
+        default=Quantization.AUTO,
+        metadata=_help("Weight quantization through bitsandbytes; auto is nf4 on CUDA and none on the CPU."),
+    )
+    adapter: str = field(
+        default="", metadata=_help("Directory of a PEFT LoRA adapter to serve on top of the base model, unmerged.")
+    )
+    cpu_prepack: Prepack = field(
+        default=Prepack.AUTO,
+        metadata=_help(
+            "Repack linear weights into oneDNN's blocked layout on the CPU (faster decoding); "
+            "auto: on for unquantized bfloat16 on a CPU with native bf16."
+        ),
+    )
     cpu_threads: int = field(
         default=0, metadata=_help("PyTorch CPU threads for generation; 0 keeps PyTorch's default (one per core).")
     )
     served_model_name: str = field(
         default="", metadata=_help("Model name reported by the API; defaults to --model.")
+    )
+    api_key: str = field(
+        default="",
+        repr=False,
+        metadata=_help("Bearer token clients must send to /v1/*; empty: no auth.", env_only=True, secret=True),
     )
     log_level: LogLevel = field(default=LogLevel.INFO, metadata=_help("Logging level."))
     # Where each value came from ("flag --port", "env LLM_PORT", "default") and
@@ -85,36 +131,50 @@ class ServiceConfig:
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.device = _to_enum(Device, self.device, "device")
-        self.dtype = _to_enum(Dtype, self.dtype, "dtype")
-        self.log_level = _to_enum(LogLevel, self.log_level, "log_level")
+        for name, kind in (("device", Device), ("dtype", Dtype), ("quantization", Quantization),
+                           ("cpu_prepack", Prepack), ("log_level", LogLevel)):
+            setattr(self, name, _to_enum(kind, getattr(self, name), name))
         if not self.model.strip():
             raise ConfigError("The model is empty; set --model or LLM_MODEL to a hub id or a local directory.")
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"Port {self.port} is out of range; set --port or LLM_PORT to 1-65535.")
-        if self.max_new_tokens_cap < 1:
-            raise ConfigError(
-                f"--max-new-tokens-cap is {self.max_new_tokens_cap}; set it (or LLM_MAX_NEW_TOKENS_CAP) to 1 or more."
-            )
+        for name, low in (("max_new_tokens_cap", 1), ("max_batch_size", 1), ("max_queue_size", 0), ("cpu_threads", 0)):
+            value = getattr(self, name)
+            if value < low:
+                raise ConfigError(f"{flag(name)} is {value}; set it (or {env_var(name)}) to {low} or more.")
         if not 1 <= self.default_max_tokens <= self.max_new_tokens_cap:
             raise ConfigError(
                 f"--default-max-tokens ({self.default_max_tokens}) must be between 1 and --max-new-tokens-cap "
                 f"({self.max_new_tokens_cap}); lower LLM_DEFAULT_MAX_TOKENS or raise LLM_MAX_NEW_TOKENS_CAP."
             )
-        if self.cpu_threads < 0:
-            raise ConfigError(f"--cpu-threads is {self.cpu_threads}; set it (or LLM_CPU_THREADS) to 0 or more.")
+        if self.request_timeout_s < 0:
+            raise ConfigError(
+                f"--request-timeout-s is {self.request_timeout_s:g}; set it (or LLM_REQUEST_TIMEOUT_S) to 0 "
+                "(no deadline) or a number of seconds."
+            )
         if self.device is Device.CPU and self.dtype is Dtype.FLOAT16:
             raise ConfigError(
                 "--dtype float16 is not supported for generation on the CPU; "
                 "use --dtype bfloat16, float32 or auto with --device cpu."
             )
+        if self.adapter:
+            _check_adapter_dir(self.adapter)
         if not self.served_model_name:
             self.served_model_name = self.model.rstrip("/")
 
     # --- resolution of "auto" ---------------------------------------------------------------
 
-    def resolve(self, cuda_available: bool, bf16_supported: bool = True) -> ServiceConfig:
-        """A copy with concrete device and dtype, and the reasons recorded in ``sources``."""
+    def resolve(
+        self,
+        cuda_available: bool,
+        bf16_supported: bool = True,
+        bitsandbytes_available: bool | None = None,
+        cpu_bf16_supported: bool | None = None,
+    ) -> ServiceConfig:
+        """A copy with concrete device, dtype, quantization and prepacking, and the reasons in ``sources``.
+
+        ``bitsandbytes_available`` and ``cpu_bf16_supported`` default to what this machine has.
+        """
         sources = dict(self.sources)
         device = self.device
         if device is Device.AUTO:
@@ -136,11 +196,47 @@ class ServiceConfig:
                 dtype = Dtype.BFLOAT16 if bf16_supported else Dtype.FLOAT16
                 reason = "the GPU supports bfloat16" if bf16_supported else "the GPU lacks bfloat16"
             else:
-                dtype, reason = Dtype.FLOAT32, "float32 is the fast, exact choice on the CPU"
+                dtype, reason = Dtype.FLOAT32, "float32 is the exact choice on the CPU (bfloat16 is faster: --dtype)"
             sources["dtype"] = f"auto: {reason}"
         elif device is Device.CUDA and dtype is Dtype.BFLOAT16 and not bf16_supported:
             raise ConfigError("This GPU does not support bfloat16; use --dtype float16 (or auto).")
-        return dataclasses.replace(self, device=device, dtype=dtype, sources=sources)
+
+        quantization = self.quantization
+        if quantization is Quantization.AUTO:
+            quantization = Quantization.NF4 if device is Device.CUDA else Quantization.NONE
+            sources["quantization"] = "auto: " + (
+                "nf4 halves GPU memory again over 8-bit at little quality cost" if device is Device.CUDA
+                else "bitsandbytes dequantizes on the CPU, which is slower than unquantized weights"
+            )
+        if quantization is not Quantization.NONE:
+            if bitsandbytes_available is None:
+                bitsandbytes_available = importlib.util.find_spec("bitsandbytes") is not None
+            if not bitsandbytes_available:
+                raise ConfigError(
+                    f"--quantization {quantization.value} needs bitsandbytes, which is not installed; "
+                    "pip install 'bitsandbytes>=0.47' (the gpu or dev extra) or use --quantization none."
+                )
+
+        prepack = self.cpu_prepack
+        if prepack is Prepack.ON and device is not Device.CPU:
+            raise ConfigError("--cpu-prepack on only applies to --device cpu; use --cpu-prepack auto or off on a GPU.")
+        if prepack is Prepack.ON and quantization is not Quantization.NONE:
+            raise ConfigError(
+                f"--cpu-prepack on repacks unquantized weights, but --quantization is {quantization.value}; "
+                "use --quantization none, or --cpu-prepack auto/off."
+            )
+        if prepack is Prepack.AUTO:
+            if device is Device.CPU and quantization is Quantization.NONE and dtype is Dtype.BFLOAT16:
+                if cpu_bf16_supported is None:
+                    cpu_bf16_supported = _cpu_has_native_bf16()
+                prepack = Prepack.ON if cpu_bf16_supported else Prepack.OFF
+                reason = "bfloat16 on a CPU with native bf16" if cpu_bf16_supported else "this CPU lacks native bf16"
+            else:
+                prepack, reason = Prepack.OFF, "only unquantized bfloat16 on the CPU gains from it"
+            sources["cpu_prepack"] = f"auto: {reason}"
+        return dataclasses.replace(
+            self, device=device, dtype=dtype, quantization=quantization, cpu_prepack=prepack, sources=sources
+        )
 
     # --- parsing -------------------------------------------------------------------------------
 
@@ -151,6 +247,7 @@ class ServiceConfig:
         environ: Mapping[str, str] | None = None,
         cuda_available: bool | None = None,
         bf16_supported: bool | None = None,
+        **resolve_kwargs: Any,
     ) -> ServiceConfig:
         """Parse ``serve`` flags over ``LLM_*`` environment variables, then resolve ``auto``.
 
@@ -158,7 +255,7 @@ class ServiceConfig:
         """
         parser = argparse.ArgumentParser(prog="python -m llm serve")
         add_arguments(parser)
-        return cls.from_namespace(parser.parse_args(argv), environ, cuda_available, bf16_supported)
+        return cls.from_namespace(parser.parse_args(argv), environ, cuda_available, bf16_supported, **resolve_kwargs)
 
     @classmethod
     def from_namespace(
@@ -167,6 +264,7 @@ class ServiceConfig:
         environ: Mapping[str, str] | None = None,
         cuda_available: bool | None = None,
         bf16_supported: bool | None = None,
+        **resolve_kwargs: Any,
     ) -> ServiceConfig:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -189,14 +287,16 @@ class ServiceConfig:
                 cuda_available = torch.cuda.is_available()
             if bf16_supported is None:
                 bf16_supported = cuda_available and torch.cuda.is_bf16_supported()
-        return config.resolve(cuda_available, bf16_supported)
+        return config.resolve(cuda_available, bf16_supported, **resolve_kwargs)
 
     def describe(self) -> list[str]:
-        """One line per setting: name, value and where it came from."""
+        """One line per setting: name, value and where it came from; secrets show as set/unset."""
         lines = []
         for f in _fields():
             value = getattr(self, f.name)
             value = value.value if isinstance(value, Enum) else value
+            if f.metadata.get("secret"):
+                value = "(set)" if value else "(unset)"
             lines.append(f"{f.name}={value} ({self.sources.get(f.name, 'default')})")
         return lines
 
@@ -214,13 +314,14 @@ def flag(name: str) -> str:
 
 
 def _field_type(f: dataclasses.Field) -> type:
-    defaults = {f.name: f.default for f in _fields()}
-    return type(defaults[f.name])
+    return type(f.default)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one flag per ``ServiceConfig`` field; defaults stay None so the environment can fill in."""
     for f in _fields():
+        if f.metadata.get("env_only"):
+            continue
         kind = _field_type(f)
         kwargs: dict[str, Any] = {"dest": f.name, "default": None}
         default = f.default.value if isinstance(f.default, Enum) else f.default
@@ -248,6 +349,11 @@ def _parse_env(f: dataclasses.Field, env_name: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{env_name}={raw!r} is not an integer; set it to a whole number.") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{env_name}={raw!r} is not a number; set it to a number of seconds.") from None
     return raw
 
 
@@ -257,3 +363,27 @@ def _to_enum(kind: type[Enum], value: Any, name: str) -> Enum:
     except ValueError:
         choices = ", ".join(member.value for member in kind)
         raise ConfigError(f"{flag(name)} {value!r} is not valid; use one of {choices}.") from None
+
+
+def _check_adapter_dir(adapter: str) -> None:
+    path = Path(adapter).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"--adapter {adapter} is not a directory; set --adapter (or LLM_ADAPTER) to the output directory "
+            "of a LoRA training run, or leave it empty to serve the base model."
+        )
+    if not (path / "adapter_config.json").is_file():
+        raise ConfigError(
+            f"--adapter {adapter} has no adapter_config.json, so it is not a PEFT adapter; point it at the "
+            "directory that `save_pretrained` of a PEFT model wrote."
+        )
+
+
+def _cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively here (AVX512-BF16 or AMX), which prepacking needs to pay off."""
+    import torch
+
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

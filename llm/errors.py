@@ -78,12 +78,63 @@ class ShuttingDown(LLMServiceError):
         super().__init__("The server is shutting down; retry the request.")
 
 
+class QueueFull(LLMServiceError):
+    """Every batch slot is busy and the waiting queue is at its limit."""
+
+    status = 429
+    error_type = "rate_limit_error"
+    code = "queue_full"
+
+    def __init__(self, waiting: int, retry_after_s: int = 1) -> None:
+        super().__init__(
+            f"The server is at capacity ({waiting} requests already waiting for a batch slot); "
+            f"retry after {retry_after_s} s."
+        )
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceeded(LLMServiceError):
+    """The request did not finish within the server's per-request deadline."""
+
+    status = 504
+    error_type = "timeout_error"
+    code = "deadline_exceeded"
+
+    def __init__(self, timeout_s: float, where: str) -> None:
+        super().__init__(
+            f"The request did not finish within the server's deadline of {timeout_s:g} s (it {where}); "
+            "ask for fewer max_tokens or retry when the server is less busy."
+        )
+
+
+class Unauthorized(LLMServiceError):
+    """The service has an API key and the request did not carry it."""
+
+    status = 401
+    error_type = "authentication_error"
+    code = "invalid_api_key"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This server needs an API key: send the header 'Authorization: Bearer <LLM_API_KEY>'."
+        )
+
+
 class ConfigError(Exception):
     """The service configuration is invalid; the message says what to change."""
 
 
 class ModelLoadError(Exception):
     """The model could not be loaded; the message says what failed and how to fix it."""
+
+
+def retry_after_s(exc: BaseException) -> int | None:
+    """Seconds a client should wait before retrying, for errors that deserve a ``Retry-After`` header."""
+    if isinstance(exc, QueueFull):
+        return exc.retry_after_s
+    if isinstance(exc, (ModelNotReady, ShuttingDown)):
+        return 5
+    return None
 
 
 # Sanic raises its own exceptions for routing and transport errors; these are
@@ -103,6 +154,7 @@ _CODE_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     408: "request_timeout",
+    499: "client_closed_request",
     413: "payload_too_large",
     429: "too_many_requests",
     503: "service_unavailable",

@@ -2,11 +2,14 @@
 
 ``parse_chat_request`` turns a raw request body into a ``ChatCompletionRequest``
 or raises ``InvalidRequest`` with a sentence that names the bad field;
-``chat_completion_body`` builds the response. Nothing here touches a model:
-checks that need the tokenizer (the prompt's length) live in the engine.
+``chat_completion_body`` builds the response and ``chunk_body``/``sse`` the
+Server-Sent Events of a streamed one. Nothing here touches a model: checks
+that need the tokenizer (the prompt's length) live in the engine.
 
 Fields the service does not use (``model``, ``user``, ``frequency_penalty``,
 ...) are accepted and ignored, so stock OpenAI clients work unchanged.
+``ignore_eos`` is vLLM's extension (generate exactly ``max_tokens``; the
+benchmark uses it).
 """
 
 from __future__ import annotations
@@ -48,17 +51,28 @@ class ChatCompletionRequest:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    stream: bool = False
+    include_usage: bool = False  # stream_options.include_usage: a last chunk with the usage
+    ignore_eos: bool = False
     request_id: str = field(default_factory=lambda: new_request_id())
 
 
 @dataclass(frozen=True)
 class Completion:
-    """What an engine returns for one request."""
+    """What an engine returns for one request (the last event of a stream)."""
 
     text: str
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New text of a streamed completion; ``completion_tokens`` counts the tokens generated so far."""
+
+    text: str
+    completion_tokens: int
 
 
 def new_request_id() -> str:
@@ -82,12 +96,15 @@ def parse_chat_request(
         raise InvalidRequest("The request body must be a JSON object with a 'messages' list.")
     messages = _parse_messages(body.get("messages"))
 
-    if body.get("stream", False) not in (False, None):
-        if body["stream"] is True:
-            raise InvalidRequest(
-                "Streaming (stream=true) is not supported yet; omit 'stream' or set it to false.", "stream"
-            )
-        raise InvalidRequest("'stream' must be a boolean.", "stream")
+    stream = _optional_bool(body, "stream")
+    include_usage = False
+    options = body.get("stream_options")
+    if options is not None:
+        if not stream:
+            raise InvalidRequest("'stream_options' is only allowed with stream=true.", "stream_options")
+        if not isinstance(options, dict):
+            raise InvalidRequest("'stream_options' must be an object like {\"include_usage\": true}.", "stream_options")
+        include_usage = _optional_bool(options, "include_usage", "stream_options.include_usage")
     n = body.get("n", 1)
     if n is not None and (not _is_int(n) or n != 1):
         raise InvalidRequest("'n' must be 1; this service returns one choice per request.", "n")
@@ -118,8 +135,20 @@ def parse_chat_request(
         top_p=top_p,
         stop=_parse_stop(body.get("stop")),
         seed=seed,
+        stream=stream,
+        include_usage=include_usage,
+        ignore_eos=_optional_bool(body, "ignore_eos"),
         request_id=request_id or new_request_id(),
     )
+
+
+def _optional_bool(body: dict, name: str, param: str | None = None) -> bool:
+    value = body.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"'{param or name}' must be true or false, got {value!r}.", param or name)
+    return value
 
 
 def _parse_messages(raw: Any) -> tuple[ChatMessage, ...]:
@@ -192,12 +221,62 @@ def chat_completion_body(
                 "logprobs": None,
             }
         ],
-        "usage": {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "total_tokens": completion.prompt_tokens + completion.completion_tokens,
-        },
+        "usage": _usage(completion.prompt_tokens, completion.completion_tokens),
     }
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def chunk_body(
+    request: ChatCompletionRequest,
+    model_name: str,
+    created: int,
+    delta: dict[str, str] | None = None,
+    finish_reason: FinishReason | None = None,
+    usage: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """One ``chat.completion.chunk`` of a stream.
+
+    The first carries ``{"role": "assistant"}``, the middle ones ``{"content": ...}``, the
+    last one an empty delta and the finish reason; with ``usage`` (``include_usage``) a
+    final chunk has no choices and the token counts, as OpenAI sends it.
+    """
+    body: dict[str, Any] = {
+        "id": request.request_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model_name,
+        "choices": [],
+    }
+    if usage is not None:
+        body["usage"] = _usage(*usage)
+        return body
+    body["choices"] = [
+        {
+            "index": 0,
+            "delta": delta or {},
+            "finish_reason": finish_reason.value if finish_reason else None,
+            "logprobs": None,
+        }
+    ]
+    if request.include_usage:
+        body["usage"] = None
+    return body
+
+
+def sse(payload: dict[str, Any] | str) -> str:
+    """One Server-Sent Event: ``data: <json>`` (or the literal ``[DONE]``) and a blank line."""
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {data}\n\n"
+
+
+STREAM_DONE = "[DONE]"
 
 
 def models_body(model_name: str, created: int) -> dict[str, Any]:

@@ -2,11 +2,18 @@
 
 Endpoints (OpenAI-compatible where OpenAI has one):
 
-    POST /v1/chat/completions   a chat completion (non-streaming)
+    POST /v1/chat/completions   a chat completion; with "stream": true, Server-Sent Events
     GET  /v1/models             the one served model
     GET  /health                the process is alive: always 200
     GET  /ready                 200 once the model is loaded and warmed up, 503 before
     GET  /metrics               Prometheus exposition
+
+With ``LLM_API_KEY`` set, ``/v1/*`` needs ``Authorization: Bearer <key>`` (401
+otherwise); ``/health``, ``/ready`` and ``/metrics`` stay open so probes and
+Prometheus need no secret (the metrics hold counts, never content; keep the
+port on the cluster network). A client that disconnects cancels its request:
+Sanic cancels the handler, and the handler cancels the generation, which frees
+its batch slot at the next step.
 
 This module parses nothing itself (``protocol``), generates nothing itself
 (``engine``) and formats errors in exactly one handler (``errors``).
@@ -15,6 +22,7 @@ This module parses nothing itself (``protocol``), generates nothing itself
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 import time
@@ -23,23 +31,30 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json, raw
 
 from llm.config import ServiceConfig
-from llm.engine.base import Engine
-from llm.errors import ModelNotReady, error_response
+from llm.engine.base import Engine, RequestHandle, collect
+from llm.errors import LLMServiceError, ModelNotReady, Unauthorized, error_body, error_response, retry_after_s
 from llm.metrics import ServiceMetrics
 from llm.protocol import (
+    STREAM_DONE,
+    ChatCompletionRequest,
+    Completion,
     chat_completion_body,
+    chunk_body,
     models_body,
     new_request_id,
     parse_chat_request,
     parse_json_body,
+    sse,
 )
 
 logger = logging.getLogger(__name__)
 
 COMPLETIONS_ROUTE = "/v1/chat/completions"
+OPEN_PATHS = ("/health", "/ready", "/metrics")
 MAX_BODY_BYTES = 1024 * 1024
-# The longest a single generation may take before Sanic answers 503 on its own.
-RESPONSE_TIMEOUT_S = 600
+# Sanic's own ceiling on a handler; the per-request deadline (--request-timeout-s) is the real limit.
+RESPONSE_TIMEOUT_S = 3600
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for "the client went away before the answer"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -54,31 +69,84 @@ def create_app(
     app.config.MOTD = False
     app.ctx.config = config
     app.ctx.engine = engine
-    app.ctx.metrics = metrics or ServiceMetrics()
+    app.ctx.metrics = metrics = metrics or ServiceMetrics()
     app.ctx.created = int(time.time())
     app.ctx.exit_code = 0
+    engine.attach_metrics(metrics)
+    api_key = config.api_key.encode()
 
     @app.post(COMPLETIONS_ROUTE)
-    async def chat_completions(request: Request) -> HTTPResponse:
+    async def chat_completions(request: Request) -> HTTPResponse | None:
         if not engine.ready:
             raise ModelNotReady()
-        body = parse_json_body(request.body)
         chat_request = parse_chat_request(
-            body,
+            parse_json_body(request.body),
             max_tokens_cap=config.max_new_tokens_cap,
             default_max_tokens=config.default_max_tokens,
             request_id=request.ctx.request_id,
         )
-        app.ctx.metrics.requests_in_progress.inc()
+        metrics.requests_in_progress.inc()
         try:
-            completion = await engine.generate(chat_request)
+            handle = engine.submit(chat_request)
+            if chat_request.stream:
+                await _stream(request, chat_request, handle)
+                return None
+            completion = await collect(handle)
+        except asyncio.CancelledError:
+            if not request.ctx.streaming:  # a stream records itself
+                _record(request, CLIENT_CLOSED_REQUEST)
+            raise
         finally:
-            app.ctx.metrics.requests_in_progress.dec()
+            metrics.requests_in_progress.dec()
         request.ctx.completion = completion
-        app.ctx.metrics.observe_completion(
+        metrics.observe_completion(
             completion.prompt_tokens, completion.completion_tokens, completion.finish_reason.value
         )
         return json(chat_completion_body(chat_request, completion, engine.model_name))
+
+    async def _stream(request: Request, chat_request: ChatCompletionRequest, handle: RequestHandle) -> None:
+        """Send the completion as SSE chunks; errors after the first byte become an error event."""
+        request.ctx.streaming = True
+        status, completion = 200, None
+        created = int(time.time())
+        try:
+            response = await request.respond(
+                content_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Request-ID": chat_request.request_id},
+            )
+            role = {"role": "assistant", "content": ""}
+            await response.send(sse(chunk_body(chat_request, engine.model_name, created, delta=role)))
+            try:
+                async for event in handle:
+                    if isinstance(event, Completion):
+                        completion = event
+                        break
+                    delta = {"content": event.text}
+                    await response.send(sse(chunk_body(chat_request, engine.model_name, created, delta=delta)))
+            except LLMServiceError as exc:
+                status, body = exc.status, error_body(exc.message, exc.error_type, exc.code, exc.param)
+                await response.send(sse(body))
+            except Exception as exc:  # noqa: BLE001 (a bug: the generic 500 body, details in the log)
+                status, body = error_response(exc, request.path)
+                await response.send(sse(body))
+            if completion is not None:
+                end = chunk_body(chat_request, engine.model_name, created, finish_reason=completion.finish_reason)
+                await response.send(sse(end))
+                if chat_request.include_usage:
+                    usage = (completion.prompt_tokens, completion.completion_tokens)
+                    await response.send(sse(chunk_body(chat_request, engine.model_name, created, usage=usage)))
+                metrics.observe_completion(
+                    completion.prompt_tokens, completion.completion_tokens, completion.finish_reason.value
+                )
+            await response.send(sse(STREAM_DONE))
+            await response.eof()
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED_REQUEST
+            raise
+        finally:
+            handle.cancel()
+            request.ctx.completion = completion
+            _record(request, status)
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> HTTPResponse:
@@ -97,39 +165,50 @@ def create_app(
 
     @app.get("/metrics")
     async def metrics_endpoint(request: Request) -> HTTPResponse:
-        app.ctx.metrics.model_ready.set(1 if engine.ready else 0)
-        payload, content_type = app.ctx.metrics.render()
+        metrics.set_engine_state(engine.ready, engine.num_running, engine.num_waiting, _cuda_peak_bytes())
+        payload, content_type = metrics.render()
         return raw(payload, content_type=content_type)
 
     @app.on_request
-    async def start_timer(request: Request) -> None:
+    async def start(request: Request) -> HTTPResponse | None:
         request.ctx.started = time.perf_counter()
         request.ctx.completion = None
+        request.ctx.streaming = False
         client_id = request.headers.get("x-request-id", "")
         request.ctx.request_id = f"chatcmpl-{client_id}" if _CLIENT_REQUEST_ID.match(client_id) else new_request_id()
+        if api_key and request.path not in OPEN_PATHS and not _authorized(request, api_key):
+            status, body = error_response(Unauthorized(), request.path)
+            return json(body, status=status, headers={"WWW-Authenticate": "Bearer"})
+        return None
 
     @app.on_response
     async def record(request: Request, response: HTTPResponse) -> None:
+        if request.ctx.streaming:
+            return  # recorded when the stream ends
+        if request.path == COMPLETIONS_ROUTE:
+            response.headers["x-request-id"] = request.ctx.request_id
+        _record(request, response.status)
+
+    def _record(request: Request, status: int) -> None:
         if request.path != COMPLETIONS_ROUTE or not hasattr(request.ctx, "started"):
             return
         duration = time.perf_counter() - request.ctx.started
-        app.ctx.metrics.observe_request(response.status, duration)
+        metrics.observe_request(status, duration)
         completion = request.ctx.completion
-        request_id = request.ctx.request_id
-        response.headers["x-request-id"] = request_id
         if completion is not None:
             logger.info(
-                "%s status=%d prompt_tokens=%d completion_tokens=%d duration=%.3fs finish_reason=%s",
-                request_id, response.status, completion.prompt_tokens, completion.completion_tokens,
-                duration, completion.finish_reason.value,
+                "%s status=%d prompt_tokens=%d completion_tokens=%d duration=%.3fs finish_reason=%s%s",
+                request.ctx.request_id, status, completion.prompt_tokens, completion.completion_tokens,
+                duration, completion.finish_reason.value, " stream" if request.ctx.streaming else "",
             )
         else:
-            logger.info("%s status=%d duration=%.3fs", request_id, response.status, duration)
+            logger.info("%s status=%d duration=%.3fs", request.ctx.request_id, status, duration)
 
     @app.exception(Exception)
     async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
         status, body = error_response(exc, request.path if request else "")
-        headers = {"Retry-After": "5"} if status == 503 else None
+        retry = retry_after_s(exc) or (5 if status == 503 else None)
+        headers = {"Retry-After": str(retry)} if retry else None
         return json(body, status=status, headers=headers)
 
     @app.after_server_start
@@ -145,6 +224,17 @@ def create_app(
             task.cancel()
 
     return app
+
+
+def _authorized(request: Request, api_key: bytes) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key)
+
+
+def _cuda_peak_bytes() -> int:
+    import torch
+
+    return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else 0
 
 
 async def _warm_up(app: Sanic, engine: Engine) -> None:

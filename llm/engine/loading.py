@@ -5,8 +5,10 @@ looked up in the local cache first; only on a cache miss is the Hub contacted,
 after a quick reachability check, so an offline machine gets an answer in
 seconds instead of after huggingface_hub's minute of retries.
 
-Quantization (bitsandbytes) and LoRA adapters slot in here later as small
-functions that turn the config into ``from_pretrained`` arguments.
+Small pure functions turn the configuration into library objects, as TRL
+does: ``quantization_config`` gives the ``BitsAndBytesConfig`` (or None), and
+``load_adapter`` puts a PEFT LoRA adapter on top of the loaded base model,
+unmerged, so one base can serve with or without it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from llm.config import Device, Dtype
+from llm.config import Device, Dtype, Quantization
 from llm.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,54 @@ FIX_HINT = (
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
-def load_model(model_id: str, device: Device, dtype: Dtype) -> tuple[Any, Any]:
+def quantization_config(quantization: Quantization, dtype: Dtype) -> Any:
+    """The ``BitsAndBytesConfig`` for a quantization choice, or None to load the weights as they are.
+
+    int8 is LLM.int8() (outlier columns in 16-bit); nf4 is 4-bit NormalFloat with
+    double quantization, computing in the serving dtype.
+    """
+    if quantization in (Quantization.NONE, Quantization.AUTO):
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if quantization is Quantization.INT8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=getattr(torch, dtype.value),
+    )
+
+
+def load_adapter(model: Any, adapter_dir: str) -> Any:
+    """``model`` wrapped in a ``PeftModel`` serving the LoRA adapter in ``adapter_dir``, unmerged."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ModelLoadError(
+            f"Could not load adapter '{adapter_dir}': serving a LoRA adapter needs peft, which is not installed; "
+            "pip install 'peft>=0.17' (the train extra) or leave --adapter empty."
+        ) from None
+    try:
+        adapted = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    except Exception as exc:  # shape mismatches, missing files, unsupported adapter types
+        raise ModelLoadError(
+            f"Could not load adapter '{adapter_dir}' onto the base model: {type(exc).__name__}: {_first_line(exc)}. "
+            "Check that it was trained on this base model (its adapter_config.json names the base)."
+        ) from exc
+    adapted.eval()
+    return adapted
+
+
+def load_model(
+    model_id: str,
+    device: Device,
+    dtype: Dtype,
+    quantization: Quantization = Quantization.NONE,
+    adapter: str = "",
+) -> tuple[Any, Any]:
     """Return ``(model, tokenizer)`` ready for generation, or raise ``ModelLoadError``."""
     started = time.perf_counter()
     path = Path(model_id).expanduser()
@@ -48,7 +97,13 @@ def load_model(model_id: str, device: Device, dtype: Dtype) -> tuple[Any, Any]:
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # one log line per load, not a progress bar
-    kwargs = {"dtype": getattr(torch, dtype.value)}
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype.value)}
+    quantized = quantization_config(quantization, dtype)
+    if quantized is not None:
+        # bitsandbytes places the weights itself; .to() is not allowed afterwards.
+        kwargs.update(quantization_config=quantized, device_map={"": device.value})
+        # It warns on every int8 matmul that 16-bit inputs are cast to float16.
+        logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
     try:
         if local:
             model, tokenizer = _from_pretrained(source, kwargs)
@@ -64,21 +119,26 @@ def load_model(model_id: str, device: Device, dtype: Dtype) -> tuple[Any, Any]:
             f"Could not load model '{model_id}': its tokenizer has no chat template; "
             "use an instruct/chat model (e.g. Qwen/Qwen2.5-1.5B-Instruct)."
         )
-    try:
-        model.to(device.value)
-    except (RuntimeError, MemoryError) as exc:
-        raise ModelLoadError(
-            f"Could not load model '{model_id}': moving it to {device.value} failed ({_first_line(exc)}); "
-            "use a smaller model, a smaller --dtype, or another --device."
-        ) from exc
+    if quantized is None:
+        try:
+            model.to(device.value)
+        except (RuntimeError, MemoryError) as exc:
+            raise ModelLoadError(
+                f"Could not load model '{model_id}': moving it to {device.value} failed ({_first_line(exc)}); "
+                "use a smaller model, a smaller --dtype, --quantization int8/nf4, or another --device."
+            ) from exc
     model.eval()
+    if adapter:
+        model = load_adapter(model, adapter)
     logger.info(
-        "Loaded %s (%s, %s parameters, %s, %s) in %.1fs",
+        "Loaded %s%s (%s, %s parameters, %s, %s, quantization %s) in %.1fs",
         model_id,
+        f" + adapter {adapter}" if adapter else "",
         type(model).__name__,
         f"{sum(p.numel() for p in model.parameters()):,}",
         device.value,
         dtype.value,
+        quantization.value,
         time.perf_counter() - started,
     )
     return model, tokenizer

@@ -1,8 +1,13 @@
-"""Fixtures for the LLM service tests: a tiny random Qwen2 chat model, built once, no downloads."""
+"""Fixtures for the LLM service tests: a tiny random Qwen2 chat model (built once, no downloads),
+engines over it, and a live in-process HTTP server for what needs real sockets (streaming,
+disconnects, concurrency)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +16,20 @@ from llm.config import ServiceConfig
 from llm.tiny_model import build_tiny_model
 
 _app_names = itertools.count()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu``-marked tests, visibly and with the reason, on machines without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(
+        reason="needs a CUDA device (torch.cuda.is_available() is False); run `pytest -m gpu` on a GPU host"
+    )
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -23,21 +42,28 @@ def make_config(model: str | Path, **overrides) -> ServiceConfig:
     return ServiceConfig(model=str(model), **overrides).resolve(cuda_available=False)
 
 
-@pytest.fixture(scope="package")
-def engine(tiny_model_dir: Path):
-    """A loaded, warmed-up engine shared by the package's tests.
+def make_engine(model_dir: Path, **overrides):
+    """A loaded, warmed-up engine on one torch thread (call ``close()`` when done).
 
-    One torch thread: the tiny model gains nothing from more, and on a busy
-    2-core machine a second OpenMP thread makes every step wait on the other.
+    One thread: the tiny model gains nothing from more, and on a busy 2-core
+    machine a second OpenMP thread makes every step wait on the other.
     """
-    import torch
-
     from llm.engine.transformers_engine import TransformersEngine
 
-    threads = torch.get_num_threads()
-    engine = TransformersEngine(make_config(tiny_model_dir, cpu_threads=1, max_new_tokens_cap=64, default_max_tokens=16))
+    settings = {"cpu_threads": 1, "max_new_tokens_cap": 64, "default_max_tokens": 16, **overrides}
+    engine = TransformersEngine(make_config(model_dir, **settings))
     engine.load()
     engine.warm_up()
+    return engine
+
+
+@pytest.fixture(scope="package")
+def engine(tiny_model_dir: Path):
+    """A loaded, warmed-up engine shared by the package's tests."""
+    import torch
+
+    threads = torch.get_num_threads()
+    engine = make_engine(tiny_model_dir)
     yield engine
     engine.close()
     torch.set_num_threads(threads)
@@ -47,3 +73,94 @@ def engine(tiny_model_dir: Path):
 def app_name() -> str:
     """Sanic keeps a registry of app names; each test app gets its own."""
     return f"llm_test_{next(_app_names)}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A Sanic app serving on a real loopback port from a background thread's event loop."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="live-server", daemon=True)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    def _serve(self) -> None:
+        from sanic import Sanic
+
+        asyncio.set_event_loop(self.loop)
+        Sanic.test_mode = True  # as sanic-testing does: no second code touch-up in one process
+        run = self.loop.run_until_complete
+        try:
+            run(self.app._startup())
+            run(self.app._server_event("init", "before", loop=self.loop))
+            self.server = run(
+                self.app.create_server(host="127.0.0.1", port=self.port, return_asyncio_server=True)
+            )
+            run(self.app._server_event("init", "after", loop=self.loop))
+        except BaseException as exc:  # surfaced by __enter__
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        self.loop.run_forever()
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        self._started.wait(30)
+        if self._error:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        async def shutdown() -> None:
+            await self.app._server_event("shutdown", "before", loop=self.loop)
+            self.server.close()
+            await self.server.wait_closed()
+            await self.app._server_event("shutdown", "after", loop=self.loop)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(15)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(15)
+        self.loop.close()
+
+
+@pytest.fixture
+def live_server(app_name):
+    """``live_server(engine, **config_overrides)`` -> a started ``LiveServer`` (stopped after the test)."""
+    from llm.server import create_app
+
+    servers: list[LiveServer] = []
+
+    def start(engine, **config_overrides) -> LiveServer:
+        config = engine.config
+        if config_overrides:
+            import dataclasses
+
+            config = dataclasses.replace(config, **config_overrides)
+        server = LiveServer(create_app(config, engine, name=f"{app_name}_{len(servers)}"))
+        servers.append(server.__enter__())
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
+    """Prometheus exposition text as ``{(sample name, sorted labels): value}``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples

@@ -39,6 +39,14 @@ def test_invalid_configuration_exits_2_with_one_sentence(monkeypatch, capsys):
     )
 
 
+def test_invalid_combination_exits_2_before_loading_anything(capsys):
+    assert main(["serve", "--model", "/nowhere", "--quantization", "int8", "--cpu-prepack", "on"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --cpu-prepack on repacks unquantized weights, but --quantization is int8; "
+        "use --quantization none, or --cpu-prepack auto/off."
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from llm.config import DEFAULT_MODEL, Device, Dtype, ServiceConfig
+from llm.config import DEFAULT_MODEL, Device, Dtype, Prepack, Quantization, ServiceConfig
 from llm.errors import ConfigError
 
 
-def parse(argv=(), env=None, cuda=False, bf16=False) -> ServiceConfig:
-    return ServiceConfig.from_args(list(argv), environ=env or {}, cuda_available=cuda, bf16_supported=bf16)
+def parse(argv=(), env=None, cuda=False, bf16=False, bnb=True, cpu_bf16=True) -> ServiceConfig:
+    return ServiceConfig.from_args(
+        list(argv), environ=env or {}, cuda_available=cuda, bf16_supported=bf16,
+        bitsandbytes_available=bnb, cpu_bf16_supported=cpu_bf16,
+    )
 
 
 def test_defaults_resolve_to_cpu_float32_without_a_gpu():
@@ -60,6 +63,12 @@ def test_empty_environment_values_are_ignored():
         ({"LLM_MAX_NEW_TOKENS_CAP": "0"}, "set it (or LLM_MAX_NEW_TOKENS_CAP) to 1 or more"),
         ({"LLM_DEFAULT_MAX_TOKENS": "600"}, "--default-max-tokens (600) must be between 1 and --max-new-tokens-cap (512)"),
         ({"LLM_CPU_THREADS": "-1"}, "--cpu-threads is -1"),
+        ({"LLM_MAX_BATCH_SIZE": "0"}, "--max-batch-size is 0; set it (or LLM_MAX_BATCH_SIZE) to 1 or more"),
+        ({"LLM_MAX_QUEUE_SIZE": "-1"}, "--max-queue-size is -1"),
+        ({"LLM_REQUEST_TIMEOUT_S": "soon"}, "LLM_REQUEST_TIMEOUT_S='soon' is not a number"),
+        ({"LLM_REQUEST_TIMEOUT_S": "-5"}, "--request-timeout-s is -5; set it (or LLM_REQUEST_TIMEOUT_S) to 0"),
+        ({"LLM_QUANTIZATION": "int4"}, "LLM_QUANTIZATION='int4' is not valid; use one of auto, none, int8, nf4"),
+        ({"LLM_ADAPTER": "/no/such/adapter"}, "--adapter /no/such/adapter is not a directory"),
         ({"LLM_DEVICE": "cpu", "LLM_DTYPE": "float16"}, "--dtype float16 is not supported for generation on the CPU"),
     ],
 )
@@ -104,3 +113,77 @@ def test_describe_lists_each_value_with_its_source():
     assert "port=8100 (flag --port)" in lines
     assert "model=/m (env LLM_MODEL)" in lines
     assert any(line.startswith("device=cpu (auto:") for line in lines)
+
+
+def test_serving_limits_are_read_from_flags_and_environment():
+    config = parse(["--max-batch-size", "4", "--request-timeout-s", "2.5"], env={"LLM_MAX_QUEUE_SIZE": "7"})
+    assert (config.max_batch_size, config.max_queue_size, config.request_timeout_s) == (4, 7, 2.5)
+    assert config.sources["max_queue_size"] == "env LLM_MAX_QUEUE_SIZE"
+    defaults = parse()
+    assert (defaults.max_batch_size, defaults.max_queue_size, defaults.request_timeout_s) == (16, 64, 120.0)
+
+
+@pytest.mark.parametrize(
+    ("cuda", "expected", "why"),
+    [(False, Quantization.NONE, "bitsandbytes dequantizes on the CPU"), (True, Quantization.NF4, "nf4 halves")],
+)
+def test_quantization_auto_is_nf4_on_cuda_and_none_on_the_cpu(cuda, expected, why):
+    config = parse(cuda=cuda, bf16=True)
+    assert config.quantization is expected
+    assert why in config.sources["quantization"]
+
+
+def test_int8_and_nf4_are_accepted_on_the_cpu():
+    assert parse(["--quantization", "int8"]).quantization is Quantization.INT8
+    assert parse(env={"LLM_QUANTIZATION": "nf4"}).quantization is Quantization.NF4
+
+
+def test_quantization_without_bitsandbytes_fails_at_start_up():
+    with pytest.raises(ConfigError, match="--quantization nf4 needs bitsandbytes, which is not installed; pip install"):
+        parse(["--quantization", "nf4"], bnb=False)
+    assert parse(["--quantization", "none"], bnb=False).quantization is Quantization.NONE
+
+
+@pytest.mark.parametrize(
+    ("argv", "cpu_bf16", "expected"),
+    [
+        (["--dtype", "bfloat16"], True, Prepack.ON),
+        (["--dtype", "bfloat16"], False, Prepack.OFF),
+        ([], True, Prepack.OFF),  # float32
+        (["--dtype", "bfloat16", "--quantization", "int8"], True, Prepack.OFF),
+    ],
+)
+def test_cpu_prepack_auto_is_on_for_unquantized_bfloat16_on_a_bf16_cpu(argv, cpu_bf16, expected):
+    config = parse(argv, cpu_bf16=cpu_bf16)
+    assert config.cpu_prepack is expected
+    assert config.sources["cpu_prepack"].startswith("auto:")
+
+
+@pytest.mark.parametrize(
+    ("argv", "cuda", "fragment"),
+    [
+        (["--cpu-prepack", "on", "--quantization", "nf4"], False, "--cpu-prepack on repacks unquantized weights"),
+        (["--cpu-prepack", "on"], True, "--cpu-prepack on only applies to --device cpu"),
+    ],
+)
+def test_invalid_prepack_combinations_fail_with_a_sentence(argv, cuda, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        parse(argv, cuda=cuda, bf16=True)
+
+
+def test_adapter_directory_must_hold_an_adapter_config(tmp_path):
+    with pytest.raises(ConfigError, match="has no adapter_config.json, so it is not a PEFT adapter"):
+        parse(["--adapter", str(tmp_path)])
+    (tmp_path / "adapter_config.json").write_text("{}")
+    assert parse(["--adapter", str(tmp_path)]).adapter == str(tmp_path)
+
+
+def test_api_key_comes_from_the_environment_only_and_is_never_printed(capsys):
+    config = parse(env={"LLM_API_KEY": "s3cret"})
+    assert config.api_key == "s3cret"
+    assert "api_key=(set) (env LLM_API_KEY)" in config.describe()
+    assert "s3cret" not in "\n".join(config.describe()) + repr(config)
+    assert parse().describe().count("api_key=(unset) (default)") == 1
+    with pytest.raises(SystemExit):
+        parse(["--api-key", "x"])
+    assert "unrecognized arguments: --api-key" in capsys.readouterr().err

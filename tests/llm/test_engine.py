@@ -1,4 +1,4 @@
-"""The transformers engine on a tiny random Qwen2 model: template, limits, sampling, stops."""
+"""The transformers engine on a tiny random Qwen2 model: template, limits, sampling, stops, streaming."""
 
 from __future__ import annotations
 
@@ -6,18 +6,25 @@ import asyncio
 import time
 
 import pytest
+import torch
 
-from llm.config import ServiceConfig
 from llm.engine.transformers_engine import TransformersEngine
 from llm.errors import ContextLengthExceeded, ModelNotReady, ShuttingDown
-from llm.protocol import ChatCompletionRequest, ChatMessage, FinishReason
-from tests.llm.conftest import make_config
+from llm.protocol import ChatCompletionRequest, ChatMessage, Completion, FinishReason, TextDelta
+from tests.llm.conftest import make_config, make_engine
 
 QUESTION = (ChatMessage("user", "Which sleeping bag keeps me warm on a cold night?"),)
 
 
 def complete(engine, messages=QUESTION, **sampling):
     return asyncio.run(engine.generate(ChatCompletionRequest(messages=messages, **sampling)))
+
+
+def stream(engine, messages=QUESTION, **sampling) -> list:
+    async def collect():
+        return [event async for event in engine.submit(ChatCompletionRequest(messages=messages, **sampling))]
+
+    return asyncio.run(collect())
 
 
 def test_prompt_is_the_chat_template_with_a_generation_prompt(engine):
@@ -43,15 +50,21 @@ def test_max_tokens_bounds_the_completion_and_finishes_with_length(engine):
     assert len(engine.tokenizer(completion.text, add_special_tokens=False).input_ids) <= 5
 
 
+def test_greedy_text_equals_plain_model_generate(engine):
+    completion = complete(engine, max_tokens=12, temperature=0)
+    prompt = torch.tensor([engine.tokenize_prompt(QUESTION)])
+    output = engine.model.generate(
+        prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12, do_sample=False,
+        temperature=None, top_p=None, top_k=None,
+    )
+    assert completion.text == engine.tokenizer.decode(output[0, prompt.shape[1]:], skip_special_tokens=True)
+
+
 def test_random_reply_is_readable_words(engine):
     completion = complete(engine, max_tokens=12, temperature=1.0, seed=1)
     words = completion.text.replace(",", " ").replace(".", " ").split()
     assert len(words) >= 6
     assert all(word.isalpha() for word in words), completion.text
-
-
-def test_greedy_is_deterministic(engine):
-    assert complete(engine, max_tokens=8, temperature=0).text == complete(engine, max_tokens=8, temperature=0).text
 
 
 def test_same_seed_same_text_at_temperature_one(engine):
@@ -60,6 +73,12 @@ def test_same_seed_same_text_at_temperature_one(engine):
     other = complete(engine, max_tokens=16, temperature=1.0, seed=8)
     assert first.text == again.text
     assert first.text != other.text
+
+
+def test_top_p_near_zero_is_greedy(engine):
+    assert complete(engine, max_tokens=8, temperature=1.0, top_p=1e-6, seed=3).text == complete(
+        engine, max_tokens=8, temperature=0
+    ).text
 
 
 def test_stop_string_cuts_the_text_and_ends_generation(engine):
@@ -72,6 +91,17 @@ def test_stop_string_cuts_the_text_and_ends_generation(engine):
     assert stop not in stopped.text
     assert stopped.finish_reason is FinishReason.STOP
     assert stopped.completion_tokens < free.completion_tokens
+
+
+def test_stream_deltas_add_up_to_the_completion_and_never_show_the_stop_string(engine):
+    free = complete(engine, max_tokens=24, temperature=1.0, seed=5)
+    stop = free.text.split()[5]
+    events = stream(engine, max_tokens=24, temperature=1.0, seed=5, stop=(stop,))
+    *deltas, final = events
+    assert isinstance(final, Completion) and all(isinstance(d, TextDelta) for d in deltas)
+    assert len(deltas) > 2  # token by token, not one lump at the end
+    assert "".join(d.text for d in deltas) == final.text == free.text[: free.text.index(stop)]
+    assert [d.completion_tokens for d in deltas] == sorted(d.completion_tokens for d in deltas)
 
 
 def test_prompt_longer_than_the_context_is_a_client_error(engine):
@@ -91,20 +121,30 @@ def test_max_tokens_is_clamped_to_the_room_left_in_the_context(engine):
     assert completion.finish_reason is FinishReason.LENGTH
 
 
-def test_end_of_sequence_token_finishes_with_stop(engine, monkeypatch):
+def test_end_of_sequence_token_finishes_with_stop_unless_ignore_eos(tiny_model_dir, monkeypatch):
+    from llm.engine.scheduler import ContinuousBatchingScheduler
+
     # Suppress every token but the end-of-turn ones: the model must end its turn at once.
-    eos = set(engine.model.generation_config.eos_token_id)
-    everything_else = [i for i in range(len(engine.tokenizer)) if i not in eos]
-    monkeypatch.setattr(engine.model.generation_config, "suppress_tokens", everything_else)
-    completion = complete(engine, max_tokens=10, temperature=0)
+    def suppress_all_but_eos(self, model, **kwargs):
+        eos = set(model.generation_config.eos_token_id)
+        kwargs["suppress_ids"] = torch.tensor([i for i in range(model.config.vocab_size) if i not in eos])
+        original_init(self, model, **kwargs)
+
+    original_init = ContinuousBatchingScheduler.__init__
+    monkeypatch.setattr(ContinuousBatchingScheduler, "__init__", suppress_all_but_eos)
+    engine = make_engine(tiny_model_dir)
+    try:
+        completion = complete(engine, max_tokens=10, temperature=0)
+        ignoring = complete(engine, max_tokens=10, temperature=0, ignore_eos=True)
+    finally:
+        engine.close()
     assert (completion.text, completion.completion_tokens) == ("", 1)
     assert completion.finish_reason is FinishReason.STOP
+    assert (ignoring.text, ignoring.completion_tokens, ignoring.finish_reason) == ("", 10, FinishReason.LENGTH)
 
 
 def test_close_interrupts_a_running_generation(tiny_model_dir):
-    engine = TransformersEngine(make_config(tiny_model_dir, cpu_threads=1))
-    engine.load()
-    engine.warm_up()
+    engine = make_engine(tiny_model_dir, max_new_tokens_cap=4000)
 
     async def scenario():
         long_request = ChatCompletionRequest(messages=QUESTION, max_tokens=3000, temperature=0)
@@ -135,46 +175,9 @@ def test_generation_runs_off_the_event_loop(engine):
     assert ticks > 3  # the loop kept running while the model generated
 
 
-def test_concurrent_requests_are_served_one_after_another(engine):
-    async def scenario():
-        requests = [ChatCompletionRequest(messages=QUESTION, max_tokens=4, temperature=1.0, seed=s) for s in (1, 2, 3)]
-        return await asyncio.gather(*(engine.generate(r) for r in requests))
-
-    results = asyncio.run(scenario())
-    assert [r.completion_tokens for r in results] == [4, 4, 4]
-    assert results == [complete(engine, max_tokens=4, temperature=1.0, seed=s) for s in (1, 2, 3)]
-
-
 def test_unloaded_engine_is_not_ready(tiny_model_dir):
     engine = TransformersEngine(make_config(tiny_model_dir))
     assert not engine.loaded and not engine.ready
     with pytest.raises(ModelNotReady):
         complete(engine, max_tokens=1)
     engine.close()
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA device")
-def test_generates_on_the_gpu_in_half_precision(tiny_model_dir):
-    config = ServiceConfig(model=str(tiny_model_dir)).resolve(cuda_available=True, bf16_supported=True)
-    engine = TransformersEngine(config)
-    try:
-        engine.load()
-        engine.warm_up()
-        assert engine.model.device.type == "cuda"
-        assert str(engine.model.dtype) == "torch.bfloat16"
-        first = complete(engine, max_tokens=12, temperature=1.0, seed=5)
-        again = complete(engine, max_tokens=12, temperature=1.0, seed=5)
-        assert first == again and first.completion_tokens == 12
-        stop = first.text.split()[3]
-        stopped = complete(engine, max_tokens=12, temperature=1.0, seed=5, stop=(stop,))
-        assert stopped.text == first.text[: first.text.index(stop)]
-        assert stopped.finish_reason is FinishReason.STOP
-    finally:
-        engine.close()

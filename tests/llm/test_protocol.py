@@ -10,8 +10,10 @@ from llm.protocol import (
     Completion,
     FinishReason,
     chat_completion_body,
+    chunk_body,
     parse_chat_request,
     parse_json_body,
+    sse,
 )
 
 USER = [{"role": "user", "content": "Which tent for winter?"}]
@@ -36,6 +38,31 @@ def test_sampling_fields_are_kept():
     )
     assert (request.max_tokens, request.temperature, request.top_p, request.seed) == (12, 0.0, 0.5, 7)
     assert request.stop == ("\n",)
+
+
+def test_streaming_fields_are_kept():
+    request = parse({"messages": USER, "stream": True, "stream_options": {"include_usage": True}, "ignore_eos": True})
+    assert (request.stream, request.include_usage, request.ignore_eos) == (True, True, True)
+    plain = parse({"messages": USER})
+    assert (plain.stream, plain.include_usage, plain.ignore_eos) == (False, False, False)
+
+
+def test_stream_chunks_have_the_openai_shape():
+    request = parse({"messages": USER, "stream": True, "stream_options": {"include_usage": True}})
+    first = chunk_body(request, "tiny", 5, delta={"role": "assistant", "content": ""})
+    assert first == {
+        "id": request.request_id, "object": "chat.completion.chunk", "created": 5, "model": "tiny",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None,
+                     "logprobs": None}],
+        "usage": None,
+    }
+    last = chunk_body(request, "tiny", 5, finish_reason=FinishReason.STOP)
+    assert last["choices"][0]["delta"] == {} and last["choices"][0]["finish_reason"] == "stop"
+    usage = chunk_body(request, "tiny", 5, usage=(11, 4))
+    assert usage["choices"] == []
+    assert usage["usage"] == {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}
+    assert sse({"a": "é"}) == 'data: {"a":"é"}\n\n'
+    assert sse("[DONE]") == "data: [DONE]\n\n"
 
 
 def test_max_completion_tokens_is_an_alias_for_max_tokens():
@@ -69,8 +96,12 @@ def test_max_completion_tokens_is_an_alias_for_max_tokens():
         ({"messages": USER, "stop": ["a", "b", "c", "d", "e"]}, "stop", "at most 4"),
         ({"messages": USER, "stop": [1]}, "stop", "'stop' must be"),
         ({"messages": USER, "n": 2}, "n", "'n' must be 1"),
-        ({"messages": USER, "stream": True}, "stream", "Streaming (stream=true) is not supported yet"),
-        ({"messages": USER, "stream": "yes"}, "stream", "'stream' must be a boolean"),
+        ({"messages": USER, "stream": "yes"}, "stream", "'stream' must be true or false, got 'yes'"),
+        ({"messages": USER, "stream_options": {"include_usage": True}}, "stream_options", "only allowed with stream=true"),
+        ({"messages": USER, "stream": True, "stream_options": [1]}, "stream_options", "must be an object"),
+        ({"messages": USER, "stream": True, "stream_options": {"include_usage": 1}}, "stream_options.include_usage",
+         "'stream_options.include_usage' must be true or false"),
+        ({"messages": USER, "ignore_eos": "no"}, "ignore_eos", "'ignore_eos' must be true or false"),
     ],
 )
 def test_bad_bodies_are_rejected_with_a_sentence_naming_the_field(body, param, fragment):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sanic_testing.reusable import ReusableClient
 
-from llm.engine.base import Engine
-from llm.protocol import ChatCompletionRequest, Completion
+from llm.engine.base import Engine, RequestHandle
+from llm.protocol import ChatCompletionRequest
 from llm.server import create_app
 from tests.llm.conftest import make_config
 
@@ -34,7 +33,7 @@ class BrokenEngine(Engine):
     def warm_up(self) -> None:
         pass
 
-    async def generate(self, request: ChatCompletionRequest) -> Completion:
+    def submit(self, request: ChatCompletionRequest) -> RequestHandle:
         raise RuntimeError("secret internal detail")
 
 
@@ -96,7 +95,7 @@ def test_default_max_tokens_applies(app, engine):
         (b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": -3}', "must be a positive integer"),
         (b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 65}', "above this server's cap of 64"),
         (b'{"messages": [{"role": "user", "content": "hi"}], "temperature": 3}', "between 0 and 2"),
-        (b'{"messages": [{"role": "user", "content": "hi"}], "stream": true}', "not supported yet"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "stream": 1}', "'stream' must be true or false"),
     ],
 )
 def test_bad_requests_get_400_with_a_sentence(app, body, fragment):
@@ -179,36 +178,25 @@ def test_warm_up_runs_after_the_server_starts(tiny_model_dir, app_name):
     assert ready_after_start
 
 
-def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
+@pytest.fixture
+def secured_app(engine, app_name):
+    import dataclasses
+
+    return create_app(dataclasses.replace(engine.config, api_key="s3cret"), engine, name=app_name)
 
 
-def test_metrics_count_exactly_the_requests_sent(app):
-    ok, bad = 3, 2
-    completion_tokens = prompt_tokens = 0
-    with ReusableClient(app, port=None) as client:
-        for i in range(ok):
-            _, response = client.post("/v1/chat/completions", json={"messages": USER, "max_tokens": 2 + i})
-            assert response.status == 200
-            completion_tokens += response.json["usage"]["completion_tokens"]
-            prompt_tokens += response.json["usage"]["prompt_tokens"]
-        for _ in range(bad):
-            _, response = client.post("/v1/chat/completions", json={"messages": []})
-            assert response.status == 400
-        for path in ("/health", "/ready", "/v1/models", "/metrics"):
-            client.get(path)  # not counted
-        _, response = client.get("/metrics")
-    assert response.status == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    samples = metric_samples(response.text)
-    assert samples[("llm_requests_total", (("status", "200"),))] == ok
-    assert samples[("llm_requests_total", (("status", "400"),))] == bad
-    assert samples[("llm_request_duration_seconds_count", ())] == ok + bad
-    assert samples[("llm_generation_tokens_total", ())] == completion_tokens == 2 + 3 + 4
-    assert samples[("llm_prompt_tokens_total", ())] == prompt_tokens
-    assert samples[("llm_requests_in_progress", ())] == 0
-    assert samples[("llm_model_ready", ())] == 1
+def test_api_key_is_required_on_the_api_but_not_on_probes_and_metrics(secured_app):
+    with ReusableClient(secured_app, port=None) as client:
+        _, missing = client.post("/v1/chat/completions", json={"messages": USER, "max_tokens": 1})
+        _, wrong = client.get("/v1/models", headers={"Authorization": "Bearer nope"})
+        _, good = client.post(
+            "/v1/chat/completions", json={"messages": USER, "max_tokens": 1},
+            headers={"Authorization": "Bearer s3cret"},
+        )
+        _, models = client.get("/v1/models", headers={"Authorization": "Bearer s3cret"})
+        open_statuses = [client.get(path)[1].status for path in ("/health", "/ready", "/metrics")]
+    error = assert_error(missing, 401, "authentication_error", "Authorization: Bearer <LLM_API_KEY>")
+    assert error["code"] == "invalid_api_key" and missing.headers["www-authenticate"] == "Bearer"
+    assert wrong.status == 401
+    assert (good.status, models.status) == (200, 200)
+    assert open_statuses == [200, 200, 200]

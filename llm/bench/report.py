@@ -1,0 +1,111 @@
+"""The benchmark's output: markdown tables for people, one JSON file for machines."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from pathlib import Path
+from typing import Any
+
+GIB = 2**30
+
+
+def machine() -> dict[str, Any]:
+    """What ran the benchmark, for the header of the table."""
+    import torch
+    import transformers
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    info = {
+        "cpu": cpu,
+        "cpu_cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def render(result: dict[str, Any]) -> str:
+    """Markdown: a header line, the throughput/latency table, and the bandwidth table."""
+    s = result["settings"]
+    m = result["machine"]
+    where = m.get("gpu") or f"{m['cpu']}, {m['cpu_cores']} cores"
+    lines = [
+        f"LLM service benchmark, {result['date']}: {s['model_shape']} ({s['dtype']}), {where}, "
+        f"{s['cpu_threads']} torch threads; {s['max_tokens']} tokens per request, "
+        f"~{s['prompt_tokens']:.0f}-token prompts; torch {m['torch']}, transformers {m['transformers']}.",
+        "",
+        "| quantization | concurrency | requests | tokens/s | plain generate tokens/s | ratio | "
+        "TTFT p50 (s) | TTFT p95 (s) | per-token p50 (ms) | peak RSS (GiB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in result["runs"]:
+        base = run["baseline"]["tokens_per_s"]
+        rss = run.get("server_peak_rss_bytes")
+        for level in run["levels"]:
+            lines.append(
+                f"| {run['quantization']} | {level['concurrency']} | {level['requests']} | "
+                f"{_f(level['tokens_per_s'])} | {_f(base)} | {_f(level['tokens_per_s'] / base)}x | "
+                f"{_f(level['ttft_p50_s'])} | {_f(level['ttft_p95_s'])} | {_f(level['per_token_p50_s'] * 1000, 0)} | "
+                f"{_f(rss / GIB if rss else None)} |"
+            )
+    lines += [
+        "",
+        "Read bandwidth: best of repeated sums of a 1 GiB tensor, measured just before and after the "
+        "concurrency-1 level and averaged; limit = bandwidth / weight bytes read per token.",
+        "",
+        "| quantization | weights read per token (GB) | read bandwidth (GB/s) | limit tokens/s | "
+        "plain generate decode tokens/s | service decode tokens/s (concurrency 1) | service / limit |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in result["runs"]:
+        bandwidth = run.get("bandwidth_around_single_stream_gbps") or result["bandwidth"]["best_gbps"]
+        gb = run["weight_bytes_per_token"] / 1e9
+        limit = bandwidth / gb
+        single = next((lv for lv in run["levels"] if lv["concurrency"] == 1), None)
+        served = 1 / single["per_token_p50_s"] if single and single["per_token_p50_s"] > 0 else None
+        lines.append(
+            f"| {run['quantization']} | {gb:.3g} | {_f(bandwidth, 1)} | {_f(limit)} | "
+            f"{_f(run['baseline']['decode_tokens_per_s'])} | {_f(served)} | "
+            f"{_f(100 * served / limit, 0) + '%' if served else '–'} |"
+        )
+    if result.get("gpu_memory"):
+        lines += ["", "GPU memory peak: " + ", ".join(
+            f"{q} {_f(b / GIB)} GiB" for q, b in result["gpu_memory"].items())]
+    if result.get("scheduler_comparison"):
+        lines += [
+            "",
+            "| concurrency | requests | this service's scheduler tokens/s "
+            "| transformers continuous batching tokens/s |",
+            "| ---: | ---: | ---: | ---: |",
+        ]
+        for row in result["scheduler_comparison"]:
+            lines.append(
+                f"| {row['concurrency']} | {row['requests']} | {_f(row['ours_tokens_per_s'])} | "
+                f"{_f(row['transformers_cb_tokens_per_s'])} |"
+            )
+    return "\n".join(lines)
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
