@@ -28,6 +28,7 @@ run: setup rasa-model ## start LLM service :8000, actions :5055, Rasa :5005, web
 	@$(PY) -m stack run
 
 test: setup rasa-model ## run the whole suite (unit, Rasa data/story tests, end-to-end)
+	@scripts/system_deps.sh test
 	@scripts/test.sh $(PYTEST_ARGS)
 
 test-fast: setup ## the unit tests only (no Rasa servers, no training)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -17,6 +18,18 @@ from actions.reply_guard import ReplyGuard
 logger = logging.getLogger(__name__)
 
 FALLBACK_RESPONSE = "utter_llm_unavailable"
+
+
+@functools.lru_cache(maxsize=4)
+def reply_guard(config: ActionServerConfig) -> ReplyGuard:
+    """One guard per configuration: its patterns are compiled once, not on every turn."""
+    return ReplyGuard(
+        knowledge.load(config.store_facts_path).instructions(),
+        canary=config.prompt_canary,
+        secrets=(config.llm_api_key or "",),
+        blocked_patterns=config.reply_blocked_patterns,
+        max_chars=config.max_reply_chars,
+    )
 
 
 class ActionLLMResponse(Action):
@@ -45,13 +58,7 @@ class ActionLLMResponse(Action):
                 canary=config.prompt_canary,
             )
             reply = await complete_chat(messages, config)
-            verdict = ReplyGuard(
-                store.instructions(),
-                canary=config.prompt_canary,
-                secrets=(config.llm_api_key or "",),
-                blocked_patterns=config.reply_blocked_patterns,
-                max_chars=config.max_reply_chars,
-            ).check(reply)
+            verdict = reply_guard(config).check(reply)
         except LLMError as error:
             logger.warning("LLM unavailable for %s (%s): %s", tracker.sender_id, error.reason, error)
             dispatcher.utter_message(response=FALLBACK_RESPONSE)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install the Debian packages that the tests and the webchat need, when missing (`make setup`).
+# Install the Debian packages that are missing (`make setup`: the webchat's; `make test`: all).
+#   scripts/system_deps.sh        nodejs, npm only (what `make run` needs)
+#   scripts/system_deps.sh test   also the servers and browser the tests start
 #   postgresql                PostgreSQL server: tests/stores, tests/channels start their own on loopback
 #   redis-server              Redis: the lock store tests
 #   chromium, chromium-driver the webchat browser test (headless Chromium driven by Selenium)
@@ -18,10 +20,12 @@ have_postgres() {
 }
 
 missing=()
-have_postgres || missing+=(postgresql)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [[ "${1:-}" == "test" ]]; then
+  have_postgres || missing+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+fi
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 
