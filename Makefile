@@ -14,7 +14,7 @@ NLU_FOLDS ?= 3
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories nlu-report shell tiny-model clean clean-venvs helm-lint helm-template images compose-up compose-down test-deploy finetune-demo bench-llm bench-llm-gpu
+.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories nlu-report shell tiny-model clean clean-venvs helm-lint helm-template images compose-up compose-down test-deploy finetune-demo bench-llm bench-llm-gpu audit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: setup rasa-model ## run the whole suite (unit, Rasa data/story tests, end-
 
 test-fast: setup ## the unit tests only (no Rasa servers, no training)
 	@$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+
+audit: setup ## known vulnerabilities in both venvs vs audit/known-vulnerabilities.yml (needs pypi.org's JSON API)
+	@$(PY) scripts/audit.py --venv app=$(VENV) --venv rasa=$(RASA_VENV)
 
 faq-responses: setup ## regenerate rasa_project/domain/faq.yml from knowledge/store.yml
 	@$(PY) -m actions.knowledge write

@@ -1,0 +1,88 @@
+"""``mask_personal_data(text)``: emails, phone numbers, order ids and card numbers become placeholders.
+
+Written for log lines, which are full of numbers that are not personal data: timestamps,
+dates, durations, prices, IP addresses and ports, HTTP status codes, byte counts, versions.
+So a number is masked only when its shape says what it is:
+
+- ``<email>``: ``name@domain.tld``;
+- ``<order-id>``: this shop's order numbers, ``RG-10421`` and the forms the assistant accepts
+  (``rg10421``, ``RG 10421``, ``RG_10421``; see ``actions/orders_db.py``);
+- ``<card>``: 13-19 digits, plain or grouped by spaces or dashes, starting with 2-6 (the
+  card networks' ranges) and passing the Luhn check;
+- ``<phone>``: 7-15 digits that start with ``+`` or ``0`` (international and national
+  forms, grouped or not), or three or more groups joined by spaces, dashes or dots
+  (``555-123-4567``, ``(555) 123 4567``). Plain digit runs that start with 1-9 (counts,
+  epoch seconds), two groups (``200 1234`` at the end of an access log line, ``2020-2026``),
+  dates, IPv4 addresses and decimals are left alone.
+
+Regular expressions, not a named-entity model: names and street addresses are not caught.
+Standard library only, so the Rasa runtime (Python 3.10) can use it too.
+"""
+
+from __future__ import annotations
+
+import re
+
+EMAIL = "<email>"
+PHONE = "<phone>"
+ORDER_ID = "<order-id>"
+CARD = "<card>"
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_ORDER_ID = re.compile(r"(?<![\w-])rg[ _-]?\d{5}(?!\w)", re.IGNORECASE)
+
+# A run of digit groups joined by one space, dot or dash, or by an area code in parentheses:
+# "+44 (0)20 7946 0321", "(555) 123-4567", "4111-1111-1111-1111", "0301234567".
+# It may start with "+" anywhere but a word ("tel:+49..."), and otherwise not right after a
+# word, a decimal point, a dash, a colon (times, ports), a slash (paths) or an "@".
+# It must not stop in the middle of a number, a time or a date ("12:30", "1.5", "06-11").
+_NUMBER = re.compile(
+    r"(?:(?<![\w+])\+|(?<![\w.:/@+-]))"
+    r"(?:\(\d+\)|\d+)(?:[ .-]?\(\d+\)[ .-]?\d+|[ .-]\d+)*"
+    r"(?![\w@:]|[.,/-]\d)"
+)
+_DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _is_card(run: str, digits: str) -> bool:
+    return (13 <= len(digits) <= 19 and digits[0] in "23456" and not re.search(r"[+().]", run)
+            and _luhn_ok(digits))
+
+
+def _is_phone(run: str, digits: str) -> bool:
+    if not 7 <= len(digits) <= 15 or _DATE.fullmatch(run) or _IPV4.fullmatch(run):
+        return False
+    if run[0] in "+(" or digits[0] == "0":
+        return "." not in run or run.count(".") >= 2  # "0.25" and "0123.50" are decimals
+    return len(re.split(r"[ .-]", run)) >= 3
+
+
+def _mask_number(match: re.Match) -> str:
+    run = match.group(0)
+    digits = re.sub(r"\D", "", run)
+    if _is_card(run, digits):
+        return CARD
+    if _is_phone(run, digits):
+        return PHONE
+    return run
+
+
+def mask_personal_data(text: str) -> str:
+    """``text`` with emails, order ids, card and phone numbers replaced by placeholders.
+
+    Masking masked text changes nothing, so a record that passes two filters is fine.
+    """
+    text = _EMAIL.sub(EMAIL, text)
+    text = _ORDER_ID.sub(ORDER_ID, text)
+    return _NUMBER.sub(_mask_number, text)
