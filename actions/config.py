@@ -37,6 +37,9 @@ class ActionServerConfig:
     orders_db_url: str = DEFAULT_ORDERS_DB_URL
     orders_seed_sample: bool = True
     store_facts_path: Path = DEFAULT_STORE_FACTS
+    # Rasa sends it as "Authorization: Bearer <token>"; unset, the action server answers anyone.
+    action_server_token: str | None = None
+    max_request_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not self.llm_base_url.startswith(("http://", "https://")):
@@ -57,9 +60,11 @@ class ActionServerConfig:
                     f"REPLY_BLOCKED_PATTERNS has an invalid regular expression {pattern!r} ({error}); "
                     "put one Python regular expression per line."
                 ) from None
-        for name in ("llm_max_tokens", "history_turns", "max_user_chars", "max_reply_chars"):
+        for name, variable in (("llm_max_tokens", "LLM_MAX_TOKENS"), ("history_turns", "LLM_HISTORY_TURNS"),
+                               ("max_user_chars", "MAX_USER_CHARS"), ("max_reply_chars", "MAX_REPLY_CHARS"),
+                               ("max_request_bytes", "ACTION_SERVER_MAX_REQUEST_BYTES")):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name.upper()} must be a positive whole number.")
+                raise ConfigError(f"{variable} must be a positive whole number.")
         if not 0 <= self.llm_temperature <= 2:
             raise ConfigError("LLM_TEMPERATURE must be between 0 and 2.")
 
@@ -111,6 +116,8 @@ def from_env(env: Mapping[str, str] | None = None) -> ActionServerConfig:
         orders_db_url=env.get("ORDERS_DB_URL") or defaults.orders_db_url,
         orders_seed_sample=_flag(env, "ORDERS_SEED_SAMPLE", defaults.orders_seed_sample),
         store_facts_path=Path(env.get("STORE_FACTS_PATH") or defaults.store_facts_path),
+        action_server_token=env.get("ACTION_SERVER_TOKEN") or None,
+        max_request_bytes=_number(env, "ACTION_SERVER_MAX_REQUEST_BYTES", int, defaults.max_request_bytes),
     )
 
 

@@ -18,6 +18,7 @@ from actions.reply_guard import ReplyGuard
 logger = logging.getLogger(__name__)
 
 FALLBACK_RESPONSE = "utter_llm_unavailable"
+TRUNCATED_RESPONSE = "utter_message_truncated"  # the user's message was cut to MAX_USER_CHARS
 
 
 @functools.lru_cache(maxsize=4)
@@ -46,8 +47,10 @@ class ActionLLMResponse(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        config = self.config
+        if len((tracker.latest_message or {}).get("text") or "") > config.max_user_chars:
+            dispatcher.utter_message(response=TRUNCATED_RESPONSE, max_chars=f"{config.max_user_chars:,}")
         try:
-            config = self.config
             store = knowledge.load(config.store_facts_path)
             messages = build_messages(
                 tracker.events,

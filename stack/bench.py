@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         rasa = f"http://127.0.0.1:{config.rasa_port}"
         with Stack(services, log_dir=root / "logs"), httpx.Client(timeout=60) as client:
             def parse(i: int) -> None:
-                client.post(f"{rasa}/model/parse", json={"text": "where is my order RG-10421?"}).raise_for_status()
+                client.post(f"{rasa}/model/parse", params={"token": config.rasa_auth_token},
+                            json={"text": "where is my order RG-10421?"}).raise_for_status()
 
             def rest(sender: str, text: str):
                 def call(i: int) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -22,8 +23,14 @@ TRACKER_STORE_VARS = {"url": "DB_HOST", "port": "DB_PORT", "username": "DB_USER"
                       "password": "DB_PASSWORD", "db": "DB_NAME", "login_db": "DB_LOGIN_DB"}
 LOCK_STORE_VARS = {"url": "REDIS_HOST", "port": "REDIS_PORT", "password": "REDIS_PASSWORD", "db": "REDIS_DB"}
 
-# Rasa Open Source would otherwise ask about, and send, usage telemetry.
-RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+# Rasa Open Source would otherwise ask about, and send, usage telemetry. PYTHONPATH: the
+# connectors mask personal data in Rasa's logs with the repo's `privacy` package.
+RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "PYTHONPATH": str(REPO_ROOT)}
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,12 @@ class StackConfig:
     # Names of the DB_* / REDIS_* variables that are set: PostgreSQL tracker store when DB_HOST
     # is among them (else SQLite in run_dir), Redis lock store when REDIS_HOST is (else in memory).
     store_vars: tuple[str, ...] = ()
+    # Access between the services: Rasa's HTTP API token (or a JWT secret), the token Rasa sends
+    # to the action server, and the LLM service's API key. Unset tokens are made up per run.
+    rasa_auth_token: str = field(default_factory=new_token, repr=False)
+    rasa_jwt_secret: str | None = field(default=None, repr=False)
+    action_server_token: str = field(default_factory=new_token, repr=False)
+    llm_api_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "StackConfig":
@@ -70,6 +83,10 @@ class StackConfig:
             llm_timeout_s=float(env.get("LLM_TIMEOUT_S") or d.llm_timeout_s),
             store_vars=tuple(name for name in (*TRACKER_STORE_VARS.values(), *LOCK_STORE_VARS.values())
                              if env.get(name)),
+            rasa_auth_token=env.get("RASA_AUTH_TOKEN") or new_token(),
+            rasa_jwt_secret=env.get("RASA_JWT_SECRET") or None,
+            action_server_token=env.get("ACTION_SERVER_TOKEN") or new_token(),
+            llm_api_key=env.get("LLM_API_KEY") or None,
         )
 
 
@@ -98,7 +115,7 @@ def write_rasa_endpoints(config: StackConfig) -> Path:
     endpoints["action_endpoint"] = {
         **(endpoints.get("action_endpoint") or {}),
         "url": f"http://127.0.0.1:{config.actions_port}/webhook",
-    }
+    }  # its headers carry ${ACTION_SERVER_TOKEN}, which Rasa reads from its environment
     endpoints.update(store_endpoints(config))
     config.run_dir.mkdir(parents=True, exist_ok=True)
     path = config.run_dir / "endpoints.yml"
@@ -110,6 +127,12 @@ def build_services(config: StackConfig) -> list[Service]:
     python = str(config.venv / "bin" / "python")
     loopback = "127.0.0.1"
     public = "localhost" if config.host in {"127.0.0.1", "0.0.0.0"} else config.host
+    llm_key = {"LLM_API_KEY": config.llm_api_key} if config.llm_api_key else {}
+    # Rasa's API: --auth-token (as ?token=) and, when set, a JWT secret (Authorization: Bearer <jwt>).
+    # Channel webhooks and / stay open.
+    rasa_access = ["--auth-token", config.rasa_auth_token]
+    if config.rasa_jwt_secret:
+        rasa_access += ["--jwt-secret", config.rasa_jwt_secret]
     llm = Service(
         name="llm",
         command=[python, "-m", "llm", "serve", "--model", config.llm_model,
@@ -117,17 +140,20 @@ def build_services(config: StackConfig) -> list[Service]:
         health_url=f"http://{loopback}:{config.llm_port}/ready",
         url=f"http://{public}:{config.llm_port}",
         cwd=REPO_ROOT,
+        env=dict(llm_key),
         startup_timeout_s=config.llm_startup_timeout_s,
     )
     actions = Service(
         name="actions",
-        command=[python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(config.actions_port)],
+        command=[python, "-m", "actions.server", "--actions", "actions", "--port", str(config.actions_port)],
         health_url=f"http://{loopback}:{config.actions_port}/health",
         url=f"http://{public}:{config.actions_port}",
         cwd=REPO_ROOT,
         env={
             "LLM_BASE_URL": f"http://{loopback}:{config.llm_port}/v1",
             "LLM_TIMEOUT_S": str(config.llm_timeout_s),
+            "ACTION_SERVER_TOKEN": config.action_server_token,
+            **llm_key,
         },
     )
     rasa = Service(
@@ -138,12 +164,12 @@ def build_services(config: StackConfig) -> list[Service]:
             "--endpoints", str(write_rasa_endpoints(config)),
             "--credentials", str(RASA_PROJECT / "credentials.yml"),
             "--interface", config.host, "--port", str(config.rasa_port),
-            "--enable-api", "--cors", "*",
+            "--enable-api", *rasa_access, "--cors", "*",
         ],
-        health_url=f"http://{loopback}:{config.rasa_port}/status",
+        health_url=f"http://{loopback}:{config.rasa_port}/",  # open; Rasa listens once the model is loaded
         url=f"http://{public}:{config.rasa_port}",
         cwd=RASA_PROJECT,
-        env=RASA_ENV,
+        env={**RASA_ENV, "ACTION_SERVER_TOKEN": config.action_server_token},
         startup_timeout_s=300.0,
     )
     webchat = Service(

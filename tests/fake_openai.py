@@ -24,13 +24,16 @@ class Behaviour:
 
 
 class FakeOpenAIServer:
-    def __init__(self) -> None:
-        self.behaviour = Behaviour()
+    def __init__(self, port: int = 0, behaviour: Behaviour | None = None) -> None:
+        self.behaviour = behaviour or Behaviour()
         behaviour_of = lambda: self.behaviour  # noqa: E731 - the handler reads the current one
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:  # keep test output quiet
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - a health check for runs as a process
+                self._send(200, b'{"status": "ok"}')
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 behaviour = behaviour_of()
@@ -64,7 +67,7 @@ class FakeOpenAIServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -80,3 +83,22 @@ class FakeOpenAIServer:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run as a process (``python -m tests.fake_openai --port 8001 --delay 30``), so a
+    test can kill it in the middle of a request and start it again."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fake_openai")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mode", default="ok")
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--reply", default=Behaviour.reply)
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(args.port, Behaviour(mode=args.mode, delay_s=args.delay, reply=args.reply))
+    server._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -177,10 +177,14 @@ def rasa_model() -> Path:
     return DEFAULT_RASA_MODEL
 
 
+# Rasa's HTTP API token in every Rasa the tests start (the channel webhooks need none).
+RASA_TOKEN = "test-rasa-api-token"
+
+
 def stack_config(run_dir: Path, env: dict[str, str], **overrides) -> StackConfig:
     """A StackConfig for tests: free ports, this checkout's venvs, the stores of ``env``."""
     config = StackConfig.from_env({"VENV": os.environ.get("VENV", ""), "RASA_VENV": os.environ.get("RASA_VENV", ""),
-                                   **env})
+                                   "RASA_AUTH_TOKEN": RASA_TOKEN, **env})
     return dataclasses.replace(config, rasa_port=free_port(), actions_port=free_port(), llm_port=free_port(),
                                webchat_port=free_port(), run_dir=run_dir, rasa_model=rasa_model(), **overrides)
 
@@ -216,7 +220,7 @@ def say(url: str, sender: str, text: str, timeout_s: float = 60.0) -> list[str]:
 
 
 def tracker_events(url: str, sender: str) -> list[dict]:
-    response = httpx.get(f"{url}/conversations/{sender}/tracker", timeout=30)
+    response = httpx.get(f"{url}/conversations/{sender}/tracker", params={"token": RASA_TOKEN}, timeout=30)
     response.raise_for_status()
     return response.json()["events"]
 

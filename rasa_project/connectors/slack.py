@@ -35,6 +35,7 @@ from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from connectors.common import DisabledChannel, RecentKeys, environment, flag, setting
+from connectors.gate import shared_gate
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,9 @@ class SlackInput(RasaSlackInput):
         return SlackOutput(self.slack_token, channel or self.slack_channel, thread_id, self.proxy, self.api_url)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        blueprint = super().blueprint(on_new_message)
+        gate = shared_gate()
+        blueprint = super().blueprint(gate.guard(on_new_message))
+        gate.attach(blueprint)
 
         @blueprint.middleware("request")
         async def url_verification(request: Request) -> Optional[HTTPResponse]:

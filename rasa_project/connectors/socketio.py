@@ -6,7 +6,9 @@ Rasa's own socketio channel with two fixes the website needs:
   room and never receives a reply (RasaHQ/rasa#13027). Here it is awaited when it must be.
 - the rasa-webchat widget sends its ``initPayload`` (null unless set) when a new visitor
   opens the page; an empty message would otherwise reach the NLU as a turn of its own
-  (nlu_fallback, then the LLM). Empty messages are dropped.
+  (nlu_fallback, then the LLM). Empty and malformed messages are dropped.
+- the shared gate (connectors/gate.py): rate limit per session, text cleaned and cut, and
+  ``utter_no_reply`` when Rasa produced no reply.
 
 Settings are Rasa's: user_message_evt, bot_message_evt, session_persistence, socketio_path.
 """
@@ -22,12 +24,16 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 
+from connectors.gate import shared_gate
+
 logger = logging.getLogger(__name__)
 
 
 class SocketIOInput(RasaSocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        blueprint = super().blueprint(on_new_message)
+        gate = shared_gate()
+        blueprint = super().blueprint(gate.guard(on_new_message))
+        gate.attach(blueprint)
         sio = self.sio
         namespace = self.namespace or "/"
         handle_message = sio.handlers[namespace][self.user_message_evt]
@@ -44,8 +50,9 @@ class SocketIOInput(RasaSocketIOInput):
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def user_message(sid: Text, data: Dict) -> None:
-            if not str((data or {}).get("message") or "").strip():
-                logger.debug("Dropped an empty socket.io message from %s", sid)
+            if not isinstance(data, dict) or not isinstance(data.get("message"), str) \
+                    or not gate.clean(data["message"]).strip():
+                logger.debug("Dropped an empty or malformed socket.io message from %s", sid)
                 return
             await handle_message(sid, data)
 

@@ -36,6 +36,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.common import DisabledChannel, RecentKeys, environment, setting
+from connectors.gate import shared_gate
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,9 @@ class TelegramInput(RasaTelegramInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         telegram_webhook = Blueprint("telegram_webhook", __name__)
         out_channel = self.get_output_channel()
+        gate = shared_gate()
+        gate.attach(telegram_webhook)
+        on_new_message = gate.guard(on_new_message)
 
         @telegram_webhook.listener("after_server_start")
         async def set_webhook(app: Any, loop: Any) -> None:

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.config import ActionServerConfig
 from actions.llm_client import LLMBadResponse, LLMHTTPError, LLMTimeout, LLMUnreachable, complete_chat
-from actions.llm_response import FALLBACK_RESPONSE, ActionLLMResponse
+from actions.llm_response import FALLBACK_RESPONSE, TRUNCATED_RESPONSE, ActionLLMResponse
 from tests.actions.conftest import bot, make_tracker, user
 
 
@@ -73,3 +73,19 @@ def test_user_gets_the_apology_when_nothing_listens(tmp_path):
 def test_action_never_raises_even_on_a_broken_tracker(llm_config):
     dispatcher = run_action(llm_config, [bot("only the bot spoke")])
     assert [m["response"] for m in dispatcher.messages] == [FALLBACK_RESPONSE]
+
+
+def test_a_long_message_is_cut_before_the_prompt_and_the_user_is_told(fake_llm, tmp_path):
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=2, max_user_chars=50)
+    long_message = "Which tent should I buy for a week in Norway? " + "Tell me everything. " * 20
+    dispatcher = run_action(config, [user(long_message)])
+    assert dispatcher.messages[0] == {**dispatcher.messages[0], "response": TRUNCATED_RESPONSE, "max_chars": "50"}
+    assert dispatcher.messages[1]["text"] == fake_llm.behaviour.reply
+    prompt_user_text = fake_llm.behaviour.requests[0]["messages"][-1]["content"]
+    assert prompt_user_text.startswith(long_message[:40]) and len(prompt_user_text) < 80
+
+
+def test_a_message_within_the_limit_gets_no_note(fake_llm, tmp_path):
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=2, max_user_chars=50)
+    dispatcher = run_action(config, [user("x" * 50)])
+    assert [m.get("response") for m in dispatcher.messages] == [None]

@@ -12,6 +12,7 @@ import yaml
 from llm.tiny_model import build_tiny_model
 from stack.process import Stack, free_port
 from stack.services import DEFAULT_RASA_MODEL, RASA_PROJECT, StackConfig, build_services
+from tests.servers import RASA_TOKEN
 
 
 def rasa_responses() -> dict[str, list[str]]:
@@ -44,6 +45,7 @@ def stack(tmp_path_factory):
         rasa_venv=Path(os.environ.get("RASA_VENV", StackConfig.rasa_venv)).absolute(),
         run_dir=root / "run",
         llm_timeout_s=15.0,
+        rasa_auth_token=RASA_TOKEN,
     )
     services = build_services(config)
     by_name = {s.name: s for s in services}

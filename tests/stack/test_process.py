@@ -93,3 +93,37 @@ def test_rasa_is_pointed_at_the_action_server_of_this_run(tmp_path):
     rasa = next(s for s in build_services(config) if s.name == "rasa")
     endpoints = rasa.command[rasa.command.index("--endpoints") + 1]
     assert "http://127.0.0.1:6123/webhook" in open(endpoints).read()
+
+
+def test_rasa_needs_its_token_and_the_action_server_gets_rasa_s_token(tmp_path):
+    config = StackConfig.from_env({"RASA_AUTH_TOKEN": "api-token", "ACTION_SERVER_TOKEN": "action-token"})
+    config = StackConfig(**{**config.__dict__, "run_dir": tmp_path})
+    services = {s.name: s for s in build_services(config)}
+    rasa, actions = services["rasa"], services["actions"]
+    assert rasa.command[rasa.command.index("--auth-token") + 1] == "api-token"
+    assert rasa.health_url.endswith("/"), "the health check must not need the token"
+    assert rasa.env["ACTION_SERVER_TOKEN"] == actions.env["ACTION_SERVER_TOKEN"] == "action-token"
+    assert actions.command[1:3] == ["-m", "actions.server"]
+    endpoints = open(rasa.command[rasa.command.index("--endpoints") + 1]).read()
+    assert "Bearer ${ACTION_SERVER_TOKEN}" in endpoints and "action-token" not in endpoints
+
+
+def test_unset_tokens_are_made_up_per_run_and_never_shown(tmp_path):
+    first, second = StackConfig.from_env({}), StackConfig.from_env({})
+    assert len(first.rasa_auth_token) >= 24 and first.rasa_auth_token != second.rasa_auth_token
+    assert first.action_server_token != second.action_server_token
+    assert first.rasa_auth_token not in repr(first) and first.action_server_token not in repr(first)
+
+
+def test_the_llm_api_key_reaches_the_llm_service_and_the_action_server_only_when_set(tmp_path):
+    plain = {s.name: s for s in build_services(StackConfig(run_dir=tmp_path))}
+    assert "LLM_API_KEY" not in plain["llm"].env and "LLM_API_KEY" not in plain["actions"].env
+    keyed = {s.name: s for s in build_services(StackConfig(run_dir=tmp_path, llm_api_key="k3y"))}
+    assert keyed["llm"].env["LLM_API_KEY"] == keyed["actions"].env["LLM_API_KEY"] == "k3y"
+    assert "LLM_API_KEY" not in keyed["rasa"].env
+
+
+def test_a_jwt_secret_is_passed_to_rasa_when_set(tmp_path):
+    config = StackConfig(run_dir=tmp_path, rasa_jwt_secret="jwt-s3cret")
+    rasa = next(s for s in build_services(config) if s.name == "rasa")
+    assert rasa.command[rasa.command.index("--jwt-secret") + 1] == "jwt-s3cret"

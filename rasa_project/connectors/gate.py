@@ -1,0 +1,200 @@
+"""What every channel does with a user message before and after Rasa handles it.
+
+Before: control characters are removed (PostgreSQL cannot store NUL, and no user means
+them), the text is cut to MAX_MESSAGE_CHARS, and each sender may send at most
+RATE_LIMIT_MESSAGES per RATE_LIMIT_WINDOW_S seconds: a flood from one sender is turned
+away before it reaches the NLU, so the others do not wait behind it.
+After: a turn that produced no reply at all (the action server is down or failed, and Rasa
+then says nothing) gets ``utter_no_reply``: the user is never left in silence.
+
+The limits are per Rasa process; settings come from Rasa's environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Deque, Dict, Mapping, Optional, Text
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the gate itself needs neither at run time, so its tests need no Rasa
+    from rasa.core.channels.channel import OutputChannel, UserMessage
+    from sanic import Blueprint
+
+logger = logging.getLogger(__name__)
+
+OnNewMessage = Callable[["UserMessage"], Awaitable[Any]]
+
+# C0/C1 control characters other than tab and newline, and the invisible characters that only
+# hide or reorder text: zero-width space, word joiner, byte-order mark, bidi embeddings,
+# overrides and isolates. Joiners (ZWJ/ZWNJ, used by emoji and several scripts) and the
+# right-to-left marks stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+
+DEFAULT_TEXTS = {
+    "utter_no_reply": "Sorry, part of our system isn't responding right now, so I couldn't answer "
+                      "that. Please try again in a minute.",
+    "utter_slow_down": "You're sending messages faster than I can read them. Please wait a few "
+                       "seconds, then send your message again.",
+}
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    max_message_chars: int = 4000
+    rate_limit_messages: int = 15
+    rate_limit_window_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "GateSettings":
+        def number(name: str, kind: type, default: Any) -> Any:
+            raw = (env.get(name) or "").strip()
+            if not raw:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                value = 0
+            if value <= 0:
+                raise ValueError(f"{name}={raw!r} must be a positive number.")
+            return value
+
+        return cls(
+            max_message_chars=number("MAX_MESSAGE_CHARS", int, cls.max_message_chars),
+            rate_limit_messages=number("RATE_LIMIT_MESSAGES", int, cls.rate_limit_messages),
+            rate_limit_window_s=number("RATE_LIMIT_WINDOW_S", float, cls.rate_limit_window_s),
+        )
+
+
+def clean_text(text: Text, max_chars: int) -> Text:
+    """The message without control or hiding characters, cut to ``max_chars``."""
+    return _CONTROL.sub("", text)[:max_chars]
+
+
+class SenderRateLimiter:
+    """At most ``limit`` messages per sender in any ``window_s`` seconds (a sliding window).
+
+    Senders idle for a whole window are forgotten, and at most ``max_senders`` are tracked
+    (the least recently seen go first), so memory stays bounded under any traffic.
+    """
+
+    def __init__(self, limit: int, window_s: float, max_senders: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.max_senders = max_senders
+        self.clock = clock
+        self._seen: "OrderedDict[str, Deque[float]]" = OrderedDict()
+
+    def retry_after(self, sender: str) -> Optional[float]:
+        """None when ``sender`` may send now (and count it), else seconds until they may."""
+        now = self.clock()
+        self._forget_idle(now)
+        times = self._seen.pop(sender, None) or deque()
+        while times and now - times[0] >= self.window_s:
+            times.popleft()
+        self._seen[sender] = times
+        if len(times) >= self.limit:
+            return max(self.window_s - (now - times[0]), 0.001)
+        times.append(now)
+        return None
+
+    def _forget_idle(self, now: float) -> None:
+        while self._seen:
+            oldest, times = next(iter(self._seen.items()))
+            if len(self._seen) < self.max_senders and times and now - times[-1] < self.window_s:
+                break
+            self._seen.pop(oldest)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+class CountingOutputChannel:
+    """Passes every message on to ``inner`` and counts them (Rasa sends through send_response)."""
+
+    def __init__(self, inner: "OutputChannel") -> None:
+        self.inner = inner
+        self.sent = 0
+
+    def name(self) -> Text:
+        return self.inner.name()
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        self.sent += 1
+        await self.inner.send_response(recipient_id, message)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.inner, attribute)
+
+
+class MessageGate:
+    def __init__(self, settings: GateSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.limiter = SenderRateLimiter(settings.rate_limit_messages, settings.rate_limit_window_s, clock=clock)
+        self._warned: Dict[str, float] = {}
+        self._app: Any = None
+
+    def attach(self, blueprint: Blueprint) -> None:
+        """Remember the Sanic app of ``blueprint``: its agent's domain has the texts to say."""
+        @blueprint.listener("before_server_start")
+        async def remember_app(app: Any, _loop: Any) -> None:
+            self._app = app
+
+    def text(self, response: str) -> str:
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        domain = getattr(agent, "domain", None)
+        variants = (getattr(domain, "responses", None) or {}).get(response) or []
+        texts = [v["text"] for v in variants if isinstance(v, dict) and v.get("text")]
+        return texts[0] if texts else DEFAULT_TEXTS[response]
+
+    def clean(self, text: Optional[Text]) -> Text:
+        return clean_text(text or "", self.settings.max_message_chars)
+
+    def retry_after(self, sender: str) -> Optional[float]:
+        return self.limiter.retry_after(sender)
+
+    async def process(self, on_new_message: OnNewMessage, message: UserMessage) -> None:
+        """Let Rasa handle ``message``; if it said nothing at all, say ``utter_no_reply``."""
+        message.text = self.clean(message.text)
+        counting = CountingOutputChannel(message.output_channel)
+        message.output_channel = counting
+        try:
+            await on_new_message(message)
+        except Exception:
+            logger.exception("Rasa failed to handle a message from %s", message.sender_id)
+        if counting.sent == 0:
+            logger.warning("No reply to a message from %s: answering utter_no_reply", message.sender_id)
+            await counting.inner.send_response(message.sender_id, {"text": self.text("utter_no_reply")})
+
+    def guard(self, on_new_message: OnNewMessage) -> OnNewMessage:
+        """``on_new_message`` with the rate limit and the no-silence rule, for push channels.
+
+        A sender over the limit is told once per window (not once per message) to slow down.
+        """
+        async def guarded(message: UserMessage) -> None:
+            sender = str(message.sender_id)
+            wait_s = self.retry_after(sender)
+            if wait_s is not None:
+                now = time.monotonic()
+                if self._warned.get(sender, 0.0) <= now:
+                    self._warned[sender] = now + wait_s
+                    await message.output_channel.send_response(sender, {"text": self.text("utter_slow_down")})
+                    if len(self._warned) > 10_000:
+                        self._warned = {s: t for s, t in self._warned.items() if t > now}
+                return
+            await self.process(on_new_message, message)
+
+        return guarded
+
+
+@functools.lru_cache(maxsize=1)
+def shared_gate() -> MessageGate:
+    """The process's one gate: every channel shares its limits."""
+    return MessageGate(GateSettings.from_env(os.environ))
