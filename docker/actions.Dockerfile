@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# The action server (rasa-sdk) with the project's actions package and the store facts.
+# The action server (rasa-sdk, wrapped by actions/server.py) with the project's actions package,
+# the privacy package (log masking) and the store facts.
 #   docker build -f docker/actions.Dockerfile -t ridgeline/actions:0.1.0 .
 # Only the action server's dependencies are installed (docker/requirements.py picks them from
 # pyproject.toml): no torch, no transformers.
@@ -21,6 +22,7 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY knowledge/ ./knowledge/
+COPY privacy/ ./privacy/
 COPY actions/ ./actions/
 # /app/var holds the SQLite orders database when ORDERS_DB_URL is not set.
 RUN mkdir -p /app/var && chown app:app /app/var
@@ -29,5 +31,6 @@ USER 10001:10001
 EXPOSE 5055
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=4 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5055/health', timeout=4)"]
-ENTRYPOINT ["python", "-m", "rasa_sdk"]
+# Needs ACTION_SERVER_TOKEN (the token Rasa sends); without it the server answers any caller.
+ENTRYPOINT ["python", "-m", "actions.server"]
 CMD ["--actions", "actions", "--port", "5055"]

@@ -13,6 +13,7 @@ import yaml
 
 from tests.deploy.conftest import (
     CHART,
+    REPO,
     ENVIRONMENTS,
     KUBE_VERSION,
     RELEASE,
@@ -313,6 +314,29 @@ def test_network_policies_add_only_the_enabled_features_flows():
     assert egress - CORE_EGRESS == {("llm-download", "0.0.0.0/0", 443), ("test", "rasa", 5005)}
 
 
+@pytest.mark.parametrize(("env", "sets"), [*((e, ()) for e in ENVIRONMENTS), ("prod", ALL_FEATURES)],
+                         ids=[*ENVIRONMENTS, "prod-all-features"])
+def test_only_rasa_pods_reach_the_action_server(env, sets):
+    """The action server's token is the second lock; the first is that only Rasa pods get through."""
+    objects = render(env, sets=sets)
+    policy = by_name(objects, "NetworkPolicy", f"{RELEASE}-actions")
+    actions_pods = by_name(objects, "Deployment", f"{RELEASE}-actions")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= actions_pods.items()
+    assert "Ingress" in policy["spec"]["policyTypes"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 5055}]
+    (peer,) = rule["from"]
+    assert set(peer) == {"podSelector"}, "same namespace only: no namespaceSelector, no ipBlock"
+    selector = peer["podSelector"]["matchLabels"]
+    selected = [name for name, meta, _ in pod_specs(objects) if selector.items() <= meta["labels"].items()]
+    assert selected == [f"Deployment/{RELEASE}-rasa"]
+    # no other policy lets anything in to the action server
+    for other in of_kind(objects, "NetworkPolicy"):
+        if other is not policy and other["spec"].get("ingress"):
+            assert not other["spec"]["podSelector"] or not (
+                other["spec"]["podSelector"].get("matchLabels", {}).items() <= actions_pods.items()), other["metadata"]["name"]
+
+
 def test_network_policies_reach_external_stores_by_cidr_in_prod():
     ingress, egress = edges(render("prod"))
     assert ("rasa", "10.20.0.0/16", 5432) in egress and ("rasa", "10.20.0.0/16", 6379) in egress
@@ -399,12 +423,34 @@ def test_rasa_is_stateless_with_postgresql_and_redis(env):
     }
     assert endpoints["lock_store"]["type"] == "redis" and endpoints["lock_store"]["password"] == "${REDIS_PASSWORD}"
     assert endpoints["lock_store"]["use_ssl"] is (env == "prod")
-    assert {"rest", "connectors.socketio.SocketIOInput"} <= set(yaml.safe_load(config["credentials.yml"]))
+    assert {"connectors.rest.RestInput", "connectors.socketio.SocketIOInput"} <= set(yaml.safe_load(config["credentials.yml"]))
     rasa = by_name(objects, "Deployment", f"{RELEASE}-rasa")["spec"]["template"]["spec"]["containers"][0]
     env_vars = {e["name"]: e for e in rasa["env"]}
     host = env_vars["DB_HOST"]["value"]
     assert host == (f"{RELEASE}-postgresql" if env != "prod" else "ridgeline-prod.postgres.example.internal")
     assert "$(RASA_AUTH_TOKEN)" in rasa["args"]
+
+
+def test_rasa_sends_the_action_server_token_from_its_environment(env):
+    objects = render(env)
+    endpoints = yaml.safe_load(by_name(objects, "ConfigMap", f"{RELEASE}-rasa")["data"]["endpoints.yml"])
+    # Rasa expands ${ACTION_SERVER_TOKEN} itself: the value is never in the ConfigMap
+    assert endpoints["action_endpoint"]["headers"] == {"Authorization": "Bearer ${ACTION_SERVER_TOKEN}"}
+
+
+def test_rasa_channel_limits_come_from_the_values():
+    def limits(objects):
+        rasa = by_name(objects, "Deployment", f"{RELEASE}-rasa")["spec"]["template"]["spec"]["containers"][0]
+        env_vars = {e["name"]: e.get("value") for e in rasa["env"]}
+        return {k: env_vars[k] for k in ("MAX_MESSAGE_CHARS", "RATE_LIMIT_MESSAGES", "RATE_LIMIT_WINDOW_S")}
+
+    # the defaults are the channels' own (rasa_project/connectors/gate.py)
+    assert limits(render("dev")) == {"MAX_MESSAGE_CHARS": "4000", "RATE_LIMIT_MESSAGES": "15", "RATE_LIMIT_WINDOW_S": "30"}
+    tuned = render("dev", sets=("rasa.limits.maxMessageChars=1000", "rasa.limits.rateLimitMessages=5",
+                                "rasa.limits.rateLimitWindowSeconds=60"))
+    assert limits(tuned) == {"MAX_MESSAGE_CHARS": "1000", "RATE_LIMIT_MESSAGES": "5", "RATE_LIMIT_WINDOW_S": "60"}
+    assert "/rasa/limits/maxMessageChars" in render_error(sets=("rasa.limits.maxMessageChars=0",))
+    assert "/rasa/limits/rateLimitWindowSeconds" in render_error(sets=("rasa.limits.rateLimitWindowSeconds=0",))
 
 
 def test_channels_read_their_credentials_from_the_secret():
@@ -438,8 +484,48 @@ def test_sensitive_variables_always_come_from_a_secret(env):
 def test_existing_secret_means_no_secret_in_the_manifests():
     objects = render("prod")
     assert of_kind(objects, "Secret") == []
-    error = render_error("prod", sets=("secrets.values.rasaAuthToken=oops",))
-    assert "secrets.existingSecret is set, so secrets.values must stay empty" in error
+    for field in ("rasaAuthToken", "actionServerToken"):
+        error = render_error("prod", sets=(f"secrets.values.{field}=oops",))
+        assert "secrets.existingSecret is set, so secrets.values must stay empty" in error
+
+
+def _secret_refs(objects, deployment: str) -> dict:
+    container = by_name(objects, "Deployment", deployment)["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+
+
+@pytest.mark.parametrize(("sets", "secret"), [((), "ridgeline-secrets"), (("secrets.existingSecret=vault-synced",), "vault-synced")],
+                         ids=["environment", "renamed"])
+def test_action_server_token_reaches_rasa_and_actions_from_one_key(env, sets, secret):
+    objects = render(env, sets=sets)
+    expected = {"name": secret, "key": "action-server-token"}
+    assert _secret_refs(objects, f"{RELEASE}-rasa")["ACTION_SERVER_TOKEN"] == expected
+    assert _secret_refs(objects, f"{RELEASE}-actions")["ACTION_SERVER_TOKEN"] == expected
+    # existingSecret: the chart renders no Secret and no token value anywhere
+    assert of_kind(objects, "Secret") == []
+    for name, _, spec in pod_specs(objects):
+        for c in containers(spec):
+            assert all("value" not in e for e in c.get("env", []) if e["name"] == "ACTION_SERVER_TOKEN"), name
+    # the key can be renamed, and both follow
+    renamed = render(env, sets=sets + ("secrets.keys.actionServerToken=rasa-to-actions",))
+    for deployment in (f"{RELEASE}-rasa", f"{RELEASE}-actions"):
+        assert _secret_refs(renamed, deployment)["ACTION_SERVER_TOKEN"]["key"] == "rasa-to-actions"
+
+
+def test_chart_made_secret_generates_the_action_server_token():
+    """Without existingSecret the token is generated (Rasa cannot start without one), even with the API off."""
+    for sets in ((), ("rasa.enableApi=false",)):
+        objects = render(sets=sets)
+        (secret,) = of_kind(objects, "Secret")
+        token = base64.b64decode(secret["data"]["action-server-token"]).decode()
+        assert len(token) == 32 and token.isalnum()
+        for deployment in (f"{RELEASE}-rasa", f"{RELEASE}-actions"):
+            assert _secret_refs(objects, deployment)["ACTION_SERVER_TOKEN"] == {
+                "name": secret["metadata"]["name"], "key": "action-server-token"}
+    given = ("secrets.values.actionServerToken=SentinelActions4444",)
+    assert "SentinelActions4444" not in helm(*template_args(sets=given)).stdout
+    (secret,) = of_kind(render(sets=given), "Secret")
+    assert base64.b64decode(secret["data"]["action-server-token"]).decode() == "SentinelActions4444"
 
 
 def test_chart_made_secret_never_shows_a_value_in_plain_text():
@@ -464,12 +550,45 @@ def _actions_env(objects) -> dict:
     return {e["name"]: e.get("value") for e in actions["env"]}
 
 
+def test_action_server_runs_the_hardened_server(env):
+    actions = by_name(render(env), "Deployment", f"{RELEASE}-actions")["spec"]["template"]["spec"]["containers"][0]
+    assert actions["command"] == ["python", "-m", "actions.server"]
+    assert actions["args"] == ["--actions", "actions", "--port", "5055"]
+    # the same as the image's own entrypoint and command
+    dockerfile = (REPO / "docker" / "actions.Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "actions.server"]' in dockerfile
+    assert 'CMD ["--actions", "actions", "--port", "5055"]' in dockerfile
+
+
 def test_builtin_engine_serves_the_action_server():
     objects = render("staging")
     assert _actions_env(objects)["LLM_BASE_URL"] == f"http://{RELEASE}-llm.ridgeline-staging.svc:8000/v1"
     llm = by_name(objects, "Deployment", f"{RELEASE}-llm")["spec"]["template"]["spec"]["containers"][0]
     assert llm["image"] == "ghcr.io/your-org/ridgeline/llm:0.1.0"
     assert llm["args"][:3] == ["serve", "--model", "/models/Qwen/Qwen2.5-1.5B-Instruct/main"]
+
+
+def _llm_env(objects, name: str = f"{RELEASE}-llm") -> dict:
+    return {e["name"]: e for e in by_name(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+@pytest.mark.parametrize("version", VALIDATE_VERSIONS)
+def test_builtin_llm_checks_the_api_key_the_action_server_sends(version):
+    objects = render("staging", sets=("llm.apiKey=true",))
+    for obj in objects:
+        if obj["kind"] not in CRD_KINDS:
+            kubernetes_validate.validate(obj, version, strict=True)
+    key = {"name": "ridgeline-secrets", "key": "llm-api-key"}
+    llm_env = _llm_env(objects)
+    assert llm_env["LLM_API_KEY"]["valueFrom"]["secretKeyRef"] == key
+    assert "VLLM_API_KEY" not in llm_env
+    assert _secret_refs(objects, f"{RELEASE}-actions")["LLM_API_KEY"] == key
+    # the probes stay on the open paths
+    llm = by_name(objects, "Deployment", f"{RELEASE}-llm")["spec"]["template"]["spec"]["containers"][0]
+    assert {llm[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")} <= {"/health", "/ready"}
+    # off by default: neither side has a key
+    default = render("staging")
+    assert "LLM_API_KEY" not in _llm_env(default) and "LLM_API_KEY" not in _actions_env(default)
 
 
 def test_vllm_engine_replaces_the_builtin_service_behind_the_same_api():
@@ -485,6 +604,7 @@ def test_vllm_engine_replaces_the_builtin_service_behind_the_same_api():
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     env = {e["name"]: e for e in container["env"]}
     assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "llm-api-key"
+    assert "LLM_API_KEY" not in env
     # the action server is unchanged but for where it points
     actions_env = _actions_env(objects)
     assert actions_env["LLM_BASE_URL"] == f"http://{RELEASE}-vllm.ridgeline-prod.svc:8000/v1"
@@ -564,3 +684,5 @@ def test_notes_render(tmp_path):
     text = yaml.safe_load(helm(*args).stdout)["notes"]
     assert "ridgeline-staging" in text and "helm test ridgeline" in text
     assert "https://chat.staging.example.com/webhooks/rest/webhook" in text
+    assert 'key "action-server-token" of Secret "ridgeline-secrets"' in text
+    assert "rollout restart deploy/ridgeline-actions deploy/ridgeline-rasa" in text

@@ -16,7 +16,7 @@ from tests.deploy.conftest import REPO, of_kind, render
 
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text()
 ENV_EXAMPLE = read_env_file((REPO / ".env.example").read_text())
-SECRET_VARIABLES = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "RASA_AUTH_TOKEN", "GRAFANA_ADMIN_PASSWORD"}
+SECRET_VARIABLES = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "RASA_AUTH_TOKEN", "ACTION_SERVER_TOKEN", "GRAFANA_ADMIN_PASSWORD"}
 
 
 def compose(env: dict | None = None) -> dict:
@@ -143,9 +143,43 @@ def test_rasa_reads_its_stores_from_the_environment():
     assert "/app/compose-endpoints.yml" in mounts and "--endpoints /app/compose-endpoints.yml" in rasa["command"][0]
     values = "\n".join(line for line in endpoints_text.splitlines() if not line.lstrip().startswith("#"))
     used = set(re.findall(r"\$\{(\w+)\}", values))
-    assert len(used) == 9
+    assert len(used) == 10
     assert used <= set(rasa["environment"]), f"{used - set(rasa['environment'])} not in rasa's environment"
     assert '"$RASA_AUTH_TOKEN"' in rasa["command"][0], "the token comes from the environment at run time"
+    assert endpoints["action_endpoint"]["headers"] == {"Authorization": "Bearer ${ACTION_SERVER_TOKEN}"}
+
+
+def test_rasa_and_the_action_server_share_a_required_token():
+    raw = yaml.safe_load(COMPOSE_TEXT)["services"]
+    for name in ("rasa", "actions"):
+        assert raw[name]["environment"]["ACTION_SERVER_TOKEN"].startswith("${ACTION_SERVER_TOKEN:?"), name
+    all_services = services()
+    assert all_services["rasa"]["environment"]["ACTION_SERVER_TOKEN"] == ENV_EXAMPLE["ACTION_SERVER_TOKEN"]
+    assert all_services["actions"]["environment"]["ACTION_SERVER_TOKEN"] == ENV_EXAMPLE["ACTION_SERVER_TOKEN"]
+    with pytest.raises(ValueError, match="ACTION_SERVER_TOKEN"):
+        compose({k: v for k, v in ENV_EXAMPLE.items() if k != "ACTION_SERVER_TOKEN"})
+
+
+def test_the_action_server_runs_the_hardened_server():
+    actions = services()["actions"]
+    assert actions["entrypoint"] == ["python", "-m", "actions.server"]
+    assert actions["command"] == ["--actions", "actions", "--port", "5055"]
+
+
+@pytest.mark.parametrize("key", ["", "k3y"])
+def test_the_llm_api_key_is_optional_and_the_same_on_both_sides(key):
+    all_services = services() if key == "" else compose({**ENV_EXAMPLE, "LLM_API_KEY": key})["services"]
+    assert ENV_EXAMPLE["LLM_API_KEY"] == "", ".env.example leaves the LLM unauthenticated by default"
+    for name in ("llm-cpu", "llm-gpu", "actions"):
+        assert all_services[name]["environment"]["LLM_API_KEY"] == key, name
+
+
+def test_rasa_passes_the_channel_limits_through():
+    rasa = services()["rasa"]["environment"]
+    assert {k: rasa[k] for k in ("MAX_MESSAGE_CHARS", "RATE_LIMIT_MESSAGES", "RATE_LIMIT_WINDOW_S")} == {
+        "MAX_MESSAGE_CHARS": "4000", "RATE_LIMIT_MESSAGES": "15", "RATE_LIMIT_WINDOW_S": "30"}
+    without = {k: v for k, v in ENV_EXAMPLE.items() if k not in {"MAX_MESSAGE_CHARS", "RATE_LIMIT_MESSAGES"}}
+    assert compose(without)["services"]["rasa"]["environment"]["MAX_MESSAGE_CHARS"] == "4000"
 
 
 def test_prometheus_scrapes_all_three_services():

@@ -110,13 +110,26 @@ def test_each_service_gets_its_runtime():
 
 
 def test_images_agree_with_the_chart_on_ports_and_commands():
-    expected = {"rasa": ("5005", '["rasa"]'), "actions": ("5055", '["python", "-m", "rasa_sdk"]'),
+    expected = {"rasa": ("5005", '["rasa"]'), "actions": ("5055", '["python", "-m", "actions.server"]'),
                 "llm": ("8000", '["python", "-m", "llm"]')}
     for name, (port, entrypoint) in expected.items():
         for stage in final_stages(DOCKER / f"{name}.Dockerfile").values():
             steps = dict(stage["steps"])
             assert steps["EXPOSE"] == port and steps["ENTRYPOINT"] == entrypoint, name
             assert port in steps["HEALTHCHECK"]
+
+
+def test_rasa_and_the_action_server_images_hold_the_privacy_package():
+    """Rasa's connectors and the action server import `privacy` (log masking) at start-up."""
+    rasa, actions = (final_stages(DOCKER / f"{n}.Dockerfile") for n in ("rasa", "actions"))
+    (rasa,), (actions,) = rasa.values(), actions.values()
+    rasa_copies = [r.split() for w, r in rasa["steps"] if w == "COPY" and not r.startswith("--from")]
+    # next to the connectors, in Rasa's working directory (which Rasa puts on sys.path)
+    assert ["rasa_project/connectors", "/app/connectors"] in rasa_copies
+    assert ["privacy", "/app/privacy"] in rasa_copies and dict(rasa["steps"])["WORKDIR"] == "/app"
+    actions_copies = [r.split() for w, r in actions["steps"] if w == "COPY" and not r.startswith("--from")]
+    assert ["privacy/", "./privacy/"] in actions_copies and ["actions/", "./actions/"] in actions_copies
+    assert dict(actions["steps"])["WORKDIR"] == "/app"
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:

@@ -201,7 +201,7 @@ true
 {{- if and (eq .Values.llm.engine "vllm") (not .Values.llm.gpu.enabled) -}}
 {{- fail "llm.engine=vllm needs a GPU: set llm.gpu.enabled=true, or use llm.engine=builtin on the CPU." -}}
 {{- end -}}
-{{- if and .Values.secrets.existingSecret (or .Values.secrets.values.rasaAuthToken .Values.secrets.values.postgresPassword .Values.secrets.values.redisPassword .Values.secrets.values.llmApiKey .Values.secrets.values.slackBotToken .Values.secrets.values.slackSigningSecret .Values.secrets.values.telegramAccessToken .Values.secrets.values.telegramSecretToken .Values.secrets.values.hfToken .Values.secrets.values.ordersDbUrl) -}}
+{{- if and .Values.secrets.existingSecret (or .Values.secrets.values.rasaAuthToken .Values.secrets.values.actionServerToken .Values.secrets.values.postgresPassword .Values.secrets.values.redisPassword .Values.secrets.values.llmApiKey .Values.secrets.values.slackBotToken .Values.secrets.values.slackSigningSecret .Values.secrets.values.telegramAccessToken .Values.secrets.values.telegramSecretToken .Values.secrets.values.hfToken .Values.secrets.values.ordersDbUrl) -}}
 {{- fail "secrets.existingSecret is set, so secrets.values must stay empty: put the values into that Secret instead." -}}
 {{- end -}}
 {{- end -}}
