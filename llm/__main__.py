@@ -21,6 +21,8 @@ from typing import Sequence
 from llm.config import ServiceConfig, add_arguments
 from llm.errors import ConfigError, ModelLoadError
 
+from privacy import install_log_masking
+
 logger = logging.getLogger("llm")
 
 EXIT_USAGE = 2
@@ -52,6 +54,7 @@ def configure_logging(level: str = "info") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_log_masking()  # requests carry users' words: no email, phone number or order id is logged
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -47,6 +47,8 @@ def run(config: StackConfig) -> int:
         f"\nThe assistant is up:\n{urls}\n\nChat in the browser: {stack.services[-1].url}\n"
         f"Or over REST: curl -s {stack.services[2].url}/webhooks/rest/webhook "
         "-H 'Content-Type: application/json' -d '{\"sender\": \"me\", \"message\": \"hi\"}'\n"
+        f"Rasa's HTTP API (/model/parse, /conversations/...) needs ?token={config.rasa_auth_token}"
+        " (set RASA_AUTH_TOKEN to choose it).\n"
         "Press Ctrl-C to stop.\n",
         flush=True,
     )

@@ -132,6 +132,15 @@ def test_rasa_and_the_action_server_images_hold_the_privacy_package():
     assert dict(actions["steps"])["WORKDIR"] == "/app"
 
 
+def test_both_llm_images_hold_the_privacy_package():
+    """`python -m llm serve` masks personal data in its log with `privacy`."""
+    stages = final_stages(DOCKER / "llm.Dockerfile")
+    assert len(stages) == 2
+    for name, stage in stages.items():
+        copies = [r.split() for w, r in stage["steps"] if w == "COPY" and not r.startswith("--from")]
+        assert ["privacy/", "./privacy/"] in copies and ["llm/", "./llm/"] in copies, name
+
+
 def _ignored(path: str, patterns: list[str]) -> bool:
     """.dockerignore semantics for this file's patterns: the last matching pattern wins; `!` re-includes."""
     ignored = False

@@ -111,12 +111,18 @@ def test_llm_killed_mid_request_then_restarted(stack, talk, responses, tmp_path)
         assert replies == ["Back again: layer up."], "the assistant did not recover once the LLM was back"
 
 
-def test_action_server_down_gets_a_clear_message_then_the_conversation_goes_on(stack, talk, responses):
+def test_action_server_down_gets_a_clear_message_then_the_conversation_goes_on(stack, responses):
+    # A sender id with an email in it: Rasa's warning about the silent turn names the sender,
+    # and its log must show it masked (privacy/, installed by rasa_project/connectors).
+    talk = Conversation(service_url(stack, "rasa"), sender="fault-anna.berg@example.com")
     assert talk.say("hi")[0] in responses["utter_greet"]
     stack.stop(["actions"])
     try:
         replies = talk.say(OPEN_QUESTION)
         assert replies == responses["utter_no_reply"][:1], replies
+        rasa_log = stack.running["rasa"].log_path.read_text()
+        assert "No reply to a message from <email>" in rasa_log
+        assert "anna.berg@example.com" not in rasa_log
         # scripted turns need no action server and still work
         assert talk.say("what is your return policy?")[0] in responses["utter_faq/returns"]
     finally:
