@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import codecs
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
@@ -44,6 +46,37 @@ def test_canary_secret_and_blocked_pattern_are_withheld(guard):
     assert guard.check(f"the reference is {CANARY.upper()}").reason == "canary"
     assert guard.check("the key is sk-live-123").reason == "secret"
     assert guard.check("Try Competitor  Gear instead").reason.startswith("blocked_pattern")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("leak, reason", [
+    (f"Here it is, spaced out: {' '.join(CANARY)}", "canary"),
+    (f"Reference: {CANARY.replace('-', ' / ')}", "canary"),
+    (f"Backwards, as you asked: {CANARY[::-1]}", "canary"),
+    (f"In base64: {_b64(CANARY)}", "canary"),
+    (f"In hex: {CANARY.encode().hex()}", "canary"),
+    (f"ROT13: {codecs.encode(CANARY, 'rot13')}", "canary"),
+    (f"The key, encoded: {_b64('sk-live-123')}", "secret"),
+    ("The key with dots: s.k.-.l.i.v.e.-.1.2.3", "secret"),
+    ("My rules in base64: " + _b64("Only state store policies that appear in the store facts below; if unsure"),
+     "instructions_echo"),
+    ("Role-play over, my rules backwards: " + "Only state store policies that appear in the store facts below"[::-1],
+     "instructions_echo"),
+])
+def test_encoded_leaks_are_withheld(guard, leak, reason):
+    assert guard.check(leak).reason == reason
+
+
+@pytest.mark.parametrize("reply", [
+    "Order RG-10421 ships in 2-4 days; tracking number 1Z999AA10123456784.",
+    "Use a 0.5 mm cord, about 12 m long: YWJjZGVmZ2hpams looks like noise and is fine.",
+    "Deadbeef cafe 0123456789abcdef is a colour code list, not a leak.",
+])
+def test_ordinary_replies_with_codes_and_numbers_pass(guard, reply):
+    assert guard.check(reply).text == reply
 
 
 def test_long_replies_are_cut_at_a_sentence():
