@@ -14,6 +14,8 @@ from stack.process import Stack, free_port
 from stack.services import DEFAULT_RASA_MODEL, RASA_PROJECT, StackConfig, build_services
 from tests.servers import RASA_TOKEN
 
+RASA_JWT_SECRET = "test-jwt-secret-for-rasa"
+
 
 def rasa_responses() -> dict[str, list[str]]:
     """Every response text in the domain, by response name."""
@@ -46,6 +48,7 @@ def stack(tmp_path_factory):
         run_dir=root / "run",
         llm_timeout_s=15.0,
         rasa_auth_token=RASA_TOKEN,
+        rasa_jwt_secret=RASA_JWT_SECRET,
     )
     services = build_services(config)
     by_name = {s.name: s for s in services}
