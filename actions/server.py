@@ -50,6 +50,11 @@ def _expect(value: Any, kind: type, where: str, *, required: bool = True) -> Non
     if not isinstance(value, kind):
         names = {dict: "an object", list: "a list", str: "a string"}
         raise BadActionCall(f"{where} must be {names.get(kind, kind.__name__)}, got {type(value).__name__}")
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # JSON's "\ud800": no JSON encoder (the LLM client's) can send it on
+            raise BadActionCall(f"{where} holds a lone surrogate, which is not Unicode text") from None
 
 
 def validate_action_call(call: Any) -> None:
@@ -59,7 +64,10 @@ def validate_action_call(call: Any) -> None:
     if not call["next_action"].strip():
         raise BadActionCall("next_action is empty; name the action to run")
     _expect(call.get("version"), str, "version", required=False)
-    _expect(call.get("domain"), dict, "domain", required=False)
+    domain = call.get("domain")
+    _expect(domain, dict, "domain", required=False)
+    for key in ("slots", "forms", "responses"):
+        _expect((domain or {}).get(key), dict, f"domain.{key}", required=False)
     tracker = call.get("tracker")
     _expect(tracker, dict, "tracker")
     _expect(tracker.get("sender_id"), str, "tracker.sender_id")
@@ -69,7 +77,9 @@ def validate_action_call(call: Any) -> None:
     for index, event in enumerate(tracker.get("events") or []):
         _expect(event, dict, f"tracker.events[{index}]")
         _expect(event.get("event"), str, f"tracker.events[{index}].event")
+        _expect(event.get("text"), str, f"tracker.events[{index}].text", required=False)
     latest = tracker.get("latest_message") or {}
+    _expect(latest.get("text"), str, "tracker.latest_message.text", required=False)
     _expect(latest.get("intent"), dict, "tracker.latest_message.intent", required=False)
     _expect(latest.get("entities"), list, "tracker.latest_message.entities", required=False)
 
@@ -88,6 +98,8 @@ def _action_call(request: Request, max_bytes: int) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadActionCall("the body is not JSON") from None
+    except RecursionError:
+        raise BadActionCall("the body is nested too deeply to read") from None
 
 
 def _error(status: int, message: str, **headers: str) -> HTTPResponse:

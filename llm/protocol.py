@@ -84,8 +84,10 @@ def parse_json_body(raw: bytes) -> Any:
         raise InvalidRequest("The request body is empty; send a JSON object with a 'messages' list.")
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # also invalid UTF-8, and an integer of more digits than Python reads
         raise InvalidRequest(f"The request body is not valid JSON ({exc}); send a JSON object.") from None
+    except RecursionError:
+        raise InvalidRequest("The request body is not valid JSON: it is nested too deeply to read.") from None
 
 
 def parse_chat_request(
@@ -171,6 +173,7 @@ def _parse_messages(raw: Any) -> tuple[ChatMessage, ...]:
             raise InvalidRequest(
                 f"'{where}.content' must be a string, got {type(content).__name__}.", f"{where}.content"
             )
+        _check_unicode(content, f"{where}.content")
         messages.append(ChatMessage(role=role, content=content))
     return tuple(messages)
 
@@ -188,7 +191,19 @@ def _parse_stop(raw: Any) -> tuple[str, ...]:
             f"'stop' must be a non-empty string or a list of at most {MAX_STOP_SEQUENCES} non-empty strings.",
             "stop",
         )
+    for stop in stops:
+        _check_unicode(stop, "stop")
     return tuple(stops)
+
+
+def _check_unicode(text: str, param: str) -> None:
+    """A JSON string may hold a lone surrogate (``"\\ud800"``), which no tokenizer can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest(
+            f"'{param}' holds a lone surrogate (\\u{ord(text[exc.start]):04x}), which is not Unicode text.", param
+        ) from None
 
 
 def _optional_number(body: dict, name: str, low: float, high: float, bounds: str) -> float | None:

@@ -3,7 +3,9 @@
 Rasa's REST channel answers a malformed body with a 500 (and a list instead of an object
 crashes it); this one keeps its request and reply format and adds:
 - a 400 that says what to change for a body that is not ``{"sender": "...", "message": "..."}``
-  (also for an empty message, and for ``?stream=true``, which it does not offer);
+  (also for an empty message, a sender the tracker store cannot key, JSON nested too deeply or
+  holding a lone surrogate, and for ``?stream=true``, which it does not offer);
+- the API guard (connectors/api_guard.py): clear 400s from Rasa's own HTTP API too;
 - the shared gate (connectors/gate.py): text cleaned and cut to MAX_MESSAGE_CHARS, a 429 with
   Retry-After for a sender over the rate limit, and ``utter_no_reply`` instead of an empty
   list when Rasa produced no reply.
@@ -20,9 +22,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors import api_guard
+from connectors.api_guard import BadBody, check_json
 from connectors.gate import MessageGate, shared_gate
 
-MAX_SENDER_CHARS = 256
+MAX_SENDER_CHARS = api_guard.MAX_CONVERSATION_ID_CHARS
 EXAMPLE = '{"sender": "visitor-42", "message": "where is my order?"}'
 
 
@@ -36,13 +40,21 @@ def parse_body(raw: bytes) -> tuple[str, str, Optional[dict]]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not JSON") from None
+    except RecursionError:
+        raise BadRequest(f"the body is nested more than {api_guard.MAX_JSON_DEPTH} levels deep") from None
     if not isinstance(body, dict):
         raise BadRequest(f"the body must be a JSON object, got {type(body).__name__}")
+    try:
+        check_json(body)
+    except BadBody as error:
+        raise BadRequest(str(error)) from None
     sender, message, metadata = body.get("sender"), body.get("message"), body.get("metadata")
     if not isinstance(sender, str) or not sender.strip():
         raise BadRequest('"sender" must be a non-empty string that identifies the conversation')
     if len(sender) > MAX_SENDER_CHARS:
         raise BadRequest(f'"sender" is longer than {MAX_SENDER_CHARS} characters')
+    if any(ord(c) < 32 for c in sender):
+        raise BadRequest('"sender" holds control characters')
     if not isinstance(message, str):
         raise BadRequest(f'"message" must be a string, got {type(message).__name__}')
     if metadata is not None and not isinstance(metadata, dict):
@@ -61,6 +73,7 @@ class RestInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         blueprint = Blueprint("ridgeline_rest", __name__)
         self.gate.attach(blueprint)
+        api_guard.attach(blueprint)
 
         @blueprint.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -94,6 +94,13 @@ def test_a_deflated_call_as_rasa_can_send_it_is_accepted(server):
     b'{"next_action": "action_human_handoff", "tracker": {"sender_id": "a", "events": [1]}}',
     b'{"next_action": "action_human_handoff", "tracker": {"sender_id": "a", "slots": []}}',
     b"\xff\xfe\x00garbage",
+    b'{"next_action": "action_llm_response", "tracker": {"sender_id": "a", "events": [{"event": "user", "text": 5}]}}',
+    b'{"next_action": "action_llm_response", "tracker": {"sender_id": "a", "latest_message": {"text": 5}}}',
+    b'{"next_action": "validate_order_status_form", "tracker": {"sender_id": "a"}, "domain": {"forms": []}}',
+    b'{"next_action": "action_llm_response", "tracker": {"sender_id": "a", "events": [{"event": "user", '
+    b'"text": "\\ud800"}]}}',
+    pytest.param(b'{"next_action": "action_human_handoff", "tracker": {"sender_id": "a", "slots": {"x": '
+                 + b"[" * 100_000 + b"]" * 100_000 + b"}}}", id="nested-100000-deep"),
 ])
 def test_malformed_calls_get_a_400_that_says_what_is_wrong(server, body):
     reply = httpx.post(url(server, "/webhook"), content=body, headers={**AUTH, "Content-Type": "application/json"})

@@ -102,6 +102,9 @@ def test_max_completion_tokens_is_an_alias_for_max_tokens():
         ({"messages": USER, "stream": True, "stream_options": {"include_usage": 1}}, "stream_options.include_usage",
          "'stream_options.include_usage' must be true or false"),
         ({"messages": USER, "ignore_eos": "no"}, "ignore_eos", "'ignore_eos' must be true or false"),
+        ({"messages": [{"role": "user", "content": "hi \ud800"}]}, "messages[0].content",
+         "'messages[0].content' holds a lone surrogate (\\ud800)"),
+        ({"messages": USER, "stop": ["ok", "\udfff"]}, "stop", "'stop' holds a lone surrogate"),
     ],
 )
 def test_bad_bodies_are_rejected_with_a_sentence_naming_the_field(body, param, fragment):
@@ -113,7 +116,14 @@ def test_bad_bodies_are_rejected_with_a_sentence_naming_the_field(body, param, f
 
 
 @pytest.mark.parametrize(
-    ("raw", "fragment"), [(b"", "body is empty"), (b"{not json", "not valid JSON"), (b"\xff\xfe", "not valid JSON")]
+    ("raw", "fragment"),
+    [
+        (b"", "body is empty"),
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b'{"max_tokens": ' + b"9" * 5000 + b"}", "not valid JSON"),  # more digits than Python reads
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
 )
 def test_unparseable_bodies_are_invalid_requests(raw, fragment):
     with pytest.raises(InvalidRequest, match=fragment):
