@@ -16,6 +16,8 @@ import re
 from collections import Counter
 from typing import Iterable
 
+from privacy.masking import EMAIL_PATTERN, luhn_ok  # the same email shape and card check as the logs' masking
+
 logger = logging.getLogger(__name__)
 
 EMAIL = "<EMAIL>"
@@ -23,7 +25,6 @@ PHONE = "<PHONE>"
 CARD_NUMBER = "<CARD_NUMBER>"
 ORDER_ID = "<ORDER_ID>"
 
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 # A run of digits with the separators people type in phone and card numbers.
 _NUMBER_RUN = re.compile(r"(?<![\w+])\+?\(?\d(?:[\d \t().-]*\d)?")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -31,16 +32,6 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 class Redactor:
@@ -73,7 +64,7 @@ class Redactor:
             digits = _digits(stripped)
             if _ISO_DATE.fullmatch(stripped) or digits in self._keep_numbers:
                 return run
-            if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+            if 13 <= len(digits) <= 19 and luhn_ok(digits):
                 counts["card_number"] += 1
                 return CARD_NUMBER + tail
             if 7 <= len(digits) <= 15 and (len(digits) >= 9 or re.search(r"[ ()-]", stripped) or "+" in run):
@@ -81,7 +72,7 @@ class Redactor:
                 return PHONE + tail
             return run
 
-        text = _EMAIL.sub(email, text)
+        text = EMAIL_PATTERN.sub(email, text)
         text = self._order_id.sub(order_id, text)
         text = _NUMBER_RUN.sub(number, text)
         return text, counts
