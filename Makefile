@@ -12,9 +12,10 @@ TINY_MODEL ?= models/tiny-qwen2
 RASA_PROJECT ?= rasa_project
 NLU_FOLDS ?= 3
 PYTEST_ARGS ?=
+LOAD_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories nlu-report shell tiny-model clean clean-venvs helm-lint helm-template images compose-up compose-down test-deploy finetune-demo bench-llm bench-llm-gpu audit
+.PHONY: help setup run test test-fast faq-responses rasa-model train validate test-stories nlu-report shell tiny-model clean clean-venvs helm-lint helm-template images compose-up compose-down test-deploy finetune-demo bench-llm bench-llm-gpu audit loadtest
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -101,3 +102,6 @@ bench-llm: setup ## (operators) benchmark the LLM service against plain generate
 
 bench-llm-gpu: setup ## (operators) on a GPU host: bf16/int8/nf4 on the 1.5B shape in one go
 	@llm/bench/gpu.sh
+
+loadtest: setup rasa-model ## 50 concurrent conversations x 10 turns against the tiny-model stack: latency, errors (LOAD_ARGS=...)
+	@$(PY) -m tests.load $(LOAD_ARGS)
