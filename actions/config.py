@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -25,20 +25,20 @@ class ConfigError(ValueError):
 class ActionServerConfig:
     llm_base_url: str = "http://localhost:8000/v1"
     llm_model: str = "default"
-    llm_api_key: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
     llm_timeout_s: float = 20.0
     llm_max_tokens: int = 256
     llm_temperature: float = 0.7
     history_turns: int = 8
     max_user_chars: int = 2000
     max_reply_chars: int = 1200
-    prompt_canary: str | None = None
+    prompt_canary: str | None = field(default=None, repr=False)
     reply_blocked_patterns: tuple[str, ...] = ()
     orders_db_url: str = DEFAULT_ORDERS_DB_URL
     orders_seed_sample: bool = True
     store_facts_path: Path = DEFAULT_STORE_FACTS
     # Rasa sends it as "Authorization: Bearer <token>"; unset, the action server answers anyone.
-    action_server_token: str | None = None
+    action_server_token: str | None = field(default=None, repr=False)
     max_request_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:

@@ -25,8 +25,9 @@ LOCK_STORE_VARS = {"url": "REDIS_HOST", "port": "REDIS_PORT", "password": "REDIS
 
 # Rasa Open Source would otherwise ask about, and send, usage telemetry. PYTHONPATH: the
 # connectors mask personal data in Rasa's logs with the repo's `privacy` package.
+# SANIC_REQUEST_MAX_SIZE: bodies over 2 MiB get 413 before Rasa reads them (Sanic's default is 100 MB).
 RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "PYTHONPATH": str(REPO_ROOT)}
+            "PYTHONPATH": str(REPO_ROOT), "SANIC_REQUEST_MAX_SIZE": str(2 * 1024 * 1024)}
 
 
 def new_token() -> str:
@@ -169,7 +170,10 @@ def build_services(config: StackConfig) -> list[Service]:
         health_url=f"http://{loopback}:{config.rasa_port}/",  # open; Rasa listens once the model is loaded
         url=f"http://{public}:{config.rasa_port}",
         cwd=RASA_PROJECT,
-        env={**RASA_ENV, "ACTION_SERVER_TOKEN": config.action_server_token},
+        # The token and JWT secret also in the environment: the API guard (connectors/api_guard.py)
+        # checks bodies only for callers Rasa will let in.
+        env={**RASA_ENV, "ACTION_SERVER_TOKEN": config.action_server_token, "RASA_AUTH_TOKEN": config.rasa_auth_token,
+             **({"RASA_JWT_SECRET": config.rasa_jwt_secret} if config.rasa_jwt_secret else {})},
         startup_timeout_s=300.0,
     )
     webchat = Service(

@@ -47,9 +47,10 @@ import httpx
 import yaml
 
 RASA_PROJECT = Path(__file__).resolve().parent.parent / "rasa_project"
-APOLOGY_RESPONSES = ("utter_llm_unavailable", "utter_no_reply")
+APOLOGY_RESPONSES = ("utter_llm_unavailable",)  # the LLM failed and the action apologised: reported
+NO_REPLY_RESPONSES = ("utter_no_reply",)  # Rasa itself said nothing (an action failed): a failure
 RSS_TARGET_RATIO = 1.10
-FAILING = ("missing", "4xx", "5xx", "error")
+FAILING = ("missing", "no_reply", "4xx", "5xx", "error")
 
 
 class Kind(str, Enum):
@@ -61,7 +62,8 @@ class Kind(str, Enum):
 class Outcome(str, Enum):
     OK = "ok"                      # HTTP 200 with at least one non-empty bot text
     MISSING = "missing"            # HTTP 200 with no bot text at all
-    APOLOGY = "apology"            # utter_llm_unavailable or utter_no_reply among the texts
+    NO_REPLY = "no_reply"          # only the channel's utter_no_reply: Rasa produced no reply itself
+    APOLOGY = "apology"            # utter_llm_unavailable among the texts
     RATE_LIMITED = "rate_limited"  # HTTP 429 (the channel's per-sender limit)
     CLIENT_ERROR = "4xx"
     SERVER_ERROR = "5xx"
@@ -135,17 +137,17 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def apology_texts(project: Path = RASA_PROJECT) -> frozenset[str]:
-    """The texts of utter_llm_unavailable and utter_no_reply in the domain, whitespace-normalised."""
+def apology_texts(project: Path = RASA_PROJECT, names: Iterable[str] = APOLOGY_RESPONSES) -> frozenset[str]:
+    """The texts of these responses (utter_llm_unavailable by default) in the domain, whitespace-normalised."""
     texts = set()
     for path in sorted((project / "domain").glob("*.yml")):
         responses = (yaml.safe_load(path.read_text()) or {}).get("responses") or {}
-        for name in APOLOGY_RESPONSES:
+        for name in names:
             texts.update(normalise(v["text"]) for v in responses.get(name) or [] if v.get("text"))
     return frozenset(texts)
 
 
-def classify(status: int | None, body: Any, apologies: Iterable[str]) -> Outcome:
+def classify(status: int | None, body: Any, apologies: Iterable[str], no_reply: Iterable[str] = ()) -> Outcome:
     """The outcome of one turn from its HTTP status (None: no answer) and decoded JSON body."""
     if status is None:
         return Outcome.ERROR
@@ -161,6 +163,8 @@ def classify(status: int | None, body: Any, apologies: Iterable[str]) -> Outcome
     texts = [t for t in texts if t]
     if not texts:
         return Outcome.MISSING
+    if set(texts) <= set(no_reply):
+        return Outcome.NO_REPLY
     if set(texts) & set(apologies):
         return Outcome.APOLOGY
     return Outcome.OK
@@ -261,6 +265,7 @@ async def run_load(rasa_url: str, settings: LoadSettings, pids: Mapping[str, int
                    apologies: Iterable[str] | None = None) -> dict:
     """Drive ``settings.conversations`` concurrent conversations against ``rasa_url``; return the report."""
     apologies = frozenset(apologies if apologies is not None else apology_texts())
+    no_reply = apology_texts(names=NO_REPLY_RESPONSES)
     pids = dict(pids or {})
     url = f"{rasa_url.rstrip('/')}/webhooks/rest/webhook"
     results: list[TurnResult] = []
@@ -293,7 +298,7 @@ async def run_load(rasa_url: str, settings: LoadSettings, pids: Mapping[str, int
                 body = response.json()
             except ValueError:
                 body = None
-            outcome = classify(response.status_code, body, apologies)
+            outcome = classify(response.status_code, body, apologies, no_reply)
             detail = "" if outcome is Outcome.OK else response.text[:300]
             record(TurnResult(sender, index, turn.kind, turn.text, outcome, response.status_code, latency_ms, detail))
 
@@ -403,6 +408,8 @@ def failures(report: dict) -> list[str]:
     found = [f"{report['outcomes'][name]} turn(s) {name}" for name in FAILING if report["outcomes"][name]]
     found += [f"{name} RSS grew x{ratio:.3f} (target <= x{RSS_TARGET_RATIO:.2f})"
               for name, ratio in report["memory"]["ratio_last_first"].items() if ratio > RSS_TARGET_RATIO]
+    found += [f"{name} was not running at the {sample['turns']}-turn mark (RSS 0)"
+              for sample in report["memory"]["samples"] for name, mib in sample["rss_mib"].items() if mib <= 0]
     return found
 
 

@@ -10,16 +10,23 @@ conversation id of every ``/conversations/<id>/...`` route is checked too: it is
 store's key, at most 255 characters.
 A well-formed body goes on to Rasa unchanged, so every error Rasa itself reports stays its own.
 
-Only requests that carry credentials (``?token=`` or an ``Authorization`` header) are checked:
-without them Rasa answers its 401 first. A wrong token with a malformed body gets the 400; the
-shapes are Rasa's public API, so that tells the caller nothing.
+Only requests with valid credentials are checked: Rasa's API token (``?token=``, compared with
+``RASA_AUTH_TOKEN`` from Rasa's environment) or a JWT signed with ``RASA_JWT_SECRET``. Any
+other request goes on to Rasa, which answers its 401: the guard tells nothing (not even which
+intents the domain has) to a caller who may not use the API.
 
-``RestInput.blueprint`` (connectors/rest.py) attaches it: the REST channel is always configured.
+The channel gate attaches it (connectors/gate.py), so it is there whichever channels are on.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Dict, Optional, Tuple
 
@@ -33,6 +40,7 @@ if TYPE_CHECKING:  # the checks need no Sanic, so their tests need no Rasa
 logger = logging.getLogger(__name__)
 
 MAX_JSON_DEPTH = 32  # Rasa's own bodies (a tracker's events with parse data) nest about 8 deep
+MAX_JSON_VALUES = 200_000  # a 2 MiB body (SANIC_REQUEST_MAX_SIZE) of events holds far fewer
 MAX_CONVERSATION_ID_CHARS = 255  # the sender_id column of Rasa's SQL tracker store
 DOCS = "https://rasa.com/docs/rasa/pages/http-api"
 
@@ -99,15 +107,21 @@ class NotInDomain(BadBody):
     status = 404
 
 
-def check_json(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
-    """Raise ``BadBody`` if ``value`` nests deeper than ``max_depth`` or holds a lone surrogate.
+def check_json(value: Any, max_depth: int = MAX_JSON_DEPTH, max_values: int = MAX_JSON_VALUES) -> None:
+    """Raise ``BadBody`` if ``value`` nests deeper than ``max_depth``, holds more than
+    ``max_values`` values, or holds a lone surrogate.
 
     A lone surrogate (``"\\ud800"``) is valid JSON but not Unicode text: storing it in the
-    tracker fails. Deep nesting makes Rasa's own recursive code fail.
+    tracker fails. Deep nesting makes Rasa's own recursive code fail, and the value budget
+    bounds the time this walk holds the event loop.
     """
     stack = [(value, 1)]
+    seen = 0
     while stack:
         item, depth = stack.pop()
+        seen += 1
+        if seen > max_values:
+            raise BadBody(f"the body holds more than {max_values} values")
         if depth > max_depth and isinstance(item, (dict, list)):
             raise BadBody(f"the body is nested more than {max_depth} levels deep")
         if isinstance(item, str):
@@ -186,30 +200,77 @@ def problem(method: str, route: str, conversation_id: Optional[str], raw_body: b
     return None
 
 
-def attach(blueprint: "Blueprint") -> None:
-    """Check Rasa's API requests from the start of the server that ``blueprint`` is part of."""
+def authorized(request: "Request", env: Any = os.environ) -> bool:
+    """Whether the request carries Rasa's API token or a JWT signed with Rasa's secret."""
+    token, given = env.get("RASA_AUTH_TOKEN") or "", request.args.get("token") or ""
+    if token and given and hmac.compare_digest(given.encode(), token.encode()):
+        return True
+    secret = env.get("RASA_JWT_SECRET")
+    scheme, _, jwt_token = (request.headers.get("Authorization") or "").partition(" ")
+    if not secret or scheme.lower() != "bearer":
+        return False
+    return valid_hmac_jwt(jwt_token.strip(), secret, env.get("RASA_JWT_METHOD") or "HS256")
 
-    @blueprint.listener("before_server_start")
-    async def register(app: Any, _loop: Any) -> None:
-        app.register_middleware(guard, "request")
 
-    async def guard(request: "Request") -> Optional["HTTPResponse"]:
-        route = getattr(request, "route", None)
-        if route is None or ("token" not in request.args and "Authorization" not in request.headers):
-            return None
-        from sanic.response import json as json_response
+_HMAC_JWT = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
-        def domain_names(attribute: str) -> Optional[Collection[str]]:
-            agent = getattr(request.app.ctx, "agent", None)
-            return getattr(getattr(agent, "domain", None), attribute, None)
 
-        conversation_id = (request.match_info or {}).get("conversation_id")
-        # request.json: Rasa's handlers then read the body this parsed, with the same parser.
-        error = problem(request.method, route.path, conversation_id, request.body, lambda _: request.json,
-                        domain_names)
-        if error is None:
-            return None
-        logger.info("%s %s refused: %s", request.method, request.path, error)
-        reason = "NotFound" if error.status == 404 else "BadRequest"
-        return json_response({"status": "failure", "reason": reason, "code": error.status,
-                              "message": f"{error}.", "help": DOCS}, status=error.status)
+def valid_hmac_jwt(token: str, secret: str, method: str) -> bool:
+    """A JWT signed with ``secret`` by ``method`` (HS256/384/512) and not expired.
+
+    Other methods (RS256 with a public key) are not checked here: such requests go on to Rasa
+    unchecked, which is safe, only less helpful.
+    """
+    def decode(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    digest = _HMAC_JWT.get(method)
+    parts = token.split(".")
+    if digest is None or len(parts) != 3:
+        return False
+    try:
+        header, payload, signature = json.loads(decode(parts[0])), json.loads(decode(parts[1])), decode(parts[2])
+    except ValueError:  # binascii.Error and JSONDecodeError are ValueErrors
+        return False
+    if not isinstance(header, dict) or header.get("alg") != method or not isinstance(payload, dict):
+        return False
+    expected = hmac.new(secret.encode(), f"{parts[0]}.{parts[1]}".encode(), digest).digest()
+    expires = payload.get("exp")
+    return hmac.compare_digest(signature, expected) and (
+        not isinstance(expires, (int, float)) or expires > time.time())
+
+
+def attach(app: Any) -> None:
+    """Check Rasa's API requests on ``app`` (once, however many channels ask)."""
+    if getattr(app.ctx, "ridgeline_api_guard", False):
+        return
+    app.ctx.ridgeline_api_guard = True
+    app.register_middleware(guard, "request")
+
+
+async def guard(request: "Request") -> Optional["HTTPResponse"]:
+    route = getattr(request, "route", None)
+    if route is None or not authorized(request):
+        return None
+    from sanic.response import json as json_response
+
+    limit = request.app.config.REQUEST_MAX_SIZE
+    length = request.headers.get("content-length") or "0"
+    if length.isdigit() and int(length) > limit:  # Sanic would hand on an empty body
+        return json_response({"status": "failure", "reason": "PayloadTooLarge", "code": 413,
+                              "message": f"the body is larger than {limit} bytes.", "help": DOCS}, status=413)
+
+    def domain_names(attribute: str) -> Optional[Collection[str]]:
+        agent = getattr(request.app.ctx, "agent", None)
+        return getattr(getattr(agent, "domain", None), attribute, None)
+
+    conversation_id = (request.match_info or {}).get("conversation_id")
+    # request.json: Rasa's handlers then read the body this parsed, with the same parser.
+    error = problem(request.method, route.path, conversation_id, request.body, lambda _: request.json,
+                    domain_names)
+    if error is None:
+        return None
+    logger.info("%s %s refused: %s", request.method, request.path, error)
+    reason = "NotFound" if error.status == 404 else "BadRequest"
+    return json_response({"status": "failure", "reason": reason, "code": error.status,
+                          "message": f"{error}.", "help": DOCS}, status=error.status)

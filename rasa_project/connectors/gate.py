@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import re
 import time
@@ -23,6 +24,9 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Mapping, Optional, Tex
 
 from typing import TYPE_CHECKING
 
+from connectors import api_guard
+from privacy import install_log_masking
+
 if TYPE_CHECKING:  # the gate itself needs neither at run time, so its tests need no Rasa
     from rasa.core.channels.channel import OutputChannel, UserMessage
     from sanic import Blueprint
@@ -31,11 +35,13 @@ logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[["UserMessage"], Awaitable[Any]]
 
-# C0/C1 control characters other than tab and newline, and the invisible characters that only
-# hide or reorder text: zero-width space, word joiner, byte-order mark, bidi embeddings,
-# overrides and isolates. Joiners (ZWJ/ZWNJ, used by emoji and several scripts) and the
-# right-to-left marks stay.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+# C0/C1 control characters other than tab and newline, lone surrogates (not text), and the
+# invisible characters that only hide or reorder text: zero-width space, word joiner,
+# byte-order mark, bidi embeddings, overrides and isolates, and Unicode tag characters (which
+# can carry hidden text) unless they follow the black flag of a subdivision flag. Joiners
+# (ZWJ/ZWNJ, used by emoji and several scripts) and the right-to-left marks stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+                      r"|(?<![\U0001F3F4\U000E0020-\U000E007F])[\U000E0000-\U000E007F]+")
 
 DEFAULT_TEXTS = {
     "utter_no_reply": "Sorry, part of our system isn't responding right now, so I couldn't answer "
@@ -61,7 +67,7 @@ class GateSettings:
                 value = kind(raw)
             except ValueError:
                 value = 0
-            if value <= 0:
+            if not 0 < value < math.inf:  # also refuses nan
                 raise ValueError(f"{name}={raw!r} must be a positive number.")
             return value
 
@@ -84,7 +90,7 @@ class SenderRateLimiter:
     (the least recently seen go first), so memory stays bounded under any traffic.
     """
 
-    def __init__(self, limit: int, window_s: float, max_senders: int = 100_000,
+    def __init__(self, limit: int, window_s: float, max_senders: int = 20_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.window_s = window_s
@@ -137,15 +143,23 @@ class CountingOutputChannel:
 class MessageGate:
     def __init__(self, settings: GateSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.clock = clock
         self.limiter = SenderRateLimiter(settings.rate_limit_messages, settings.rate_limit_window_s, clock=clock)
         self._warned: Dict[str, float] = {}
         self._app: Any = None
 
-    def attach(self, blueprint: Blueprint) -> None:
-        """Remember the Sanic app of ``blueprint``: its agent's domain has the texts to say."""
+    def attach(self, blueprint: "Blueprint") -> None:
+        """Hook into the Sanic app of ``blueprint`` when the server starts.
+
+        The app's agent has the domain with the texts to say; the API guard checks the bodies
+        of Rasa's own HTTP API; and the log masking is installed again, now that Rasa and Sanic
+        have set up every log handler they will use.
+        """
         @blueprint.listener("before_server_start")
-        async def remember_app(app: Any, _loop: Any) -> None:
+        async def on_start(app: Any, _loop: Any) -> None:
             self._app = app
+            api_guard.attach(app)
+            install_log_masking()
 
     def text(self, response: str) -> str:
         agent = getattr(getattr(self._app, "ctx", None), "agent", None)
@@ -182,7 +196,7 @@ class MessageGate:
             sender = str(message.sender_id)
             wait_s = self.retry_after(sender)
             if wait_s is not None:
-                now = time.monotonic()
+                now = self.clock()
                 if self._warned.get(sender, 0.0) <= now:
                     self._warned[sender] = now + wait_s
                     await message.output_channel.send_response(sender, {"text": self.text("utter_slow_down")})

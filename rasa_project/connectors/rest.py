@@ -5,7 +5,7 @@ crashes it); this one keeps its request and reply format and adds:
 - a 400 that says what to change for a body that is not ``{"sender": "...", "message": "..."}``
   (also for an empty message, a sender the tracker store cannot key, JSON nested too deeply or
   holding a lone surrogate, and for ``?stream=true``, which it does not offer);
-- the API guard (connectors/api_guard.py): clear 400s from Rasa's own HTTP API too;
+- (the API guard, connectors/api_guard.py, gives Rasa's own HTTP API clear 400s too; the gate attaches it);
 - the shared gate (connectors/gate.py): text cleaned and cut to MAX_MESSAGE_CHARS, a 429 with
   Retry-After for a sender over the rate limit, and ``utter_no_reply`` instead of an empty
   list when Rasa produced no reply.
@@ -73,7 +73,6 @@ class RestInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         blueprint = Blueprint("ridgeline_rest", __name__)
         self.gate.attach(blueprint)
-        api_guard.attach(blueprint)
 
         @blueprint.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -16,6 +16,7 @@ Settings are Rasa's: user_message_evt, bot_message_evt, session_persistence, soc
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
@@ -54,6 +55,22 @@ class SocketIOInput(RasaSocketIOInput):
                     or not gate.clean(data["message"]).strip():
                 logger.debug("Dropped an empty or malformed socket.io message from %s", sid)
                 return
+            session_id = data.get("session_id")
+            if session_id is not None and (not isinstance(session_id, str) or len(session_id) > 255
+                                           or gate.clean(session_id) != session_id):
+                logger.info("Dropped a socket.io message from %s with a malformed session_id", sid)
+                return
+            data = {**data, self.metadata_key: _metadata(data.get(self.metadata_key))}
             await handle_message(sid, data)
 
         return blueprint
+
+
+def _metadata(value: Any) -> Dict:
+    """The message's metadata as an object: Rasa would json.loads a string and fail on anything else."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "rasa_project"))
-from connectors.api_guard import MAX_JSON_DEPTH, BadBody, check_json, problem  # noqa: E402
+from connectors.api_guard import MAX_JSON_DEPTH, BadBody, authorized, check_json, problem  # noqa: E402
 
 MESSAGES = "conversations/<conversation_id:path>/messages"
 EVENTS = "conversations/<conversation_id:path>/tracker/events"
@@ -105,3 +105,39 @@ def test_conversation_ids_the_tracker_store_cannot_key_are_refused(conversation_
     assert sentence in (ask("GET", "conversations/<conversation_id:path>/tracker", b"", conversation_id) or "")
     assert ask("GET", "conversations/<conversation_id:path>/tracker", b"", "🏕️-مرحبا") is None
 
+
+
+class _Request:
+    def __init__(self, token: str | None = None, authorization: str | None = None) -> None:
+        self.args = {"token": token} if token else {}
+        self.headers = {"Authorization": authorization} if authorization else {}
+
+
+def _jwt(secret: str) -> str:
+    import base64
+    import hashlib
+    import hmac
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = part(b'{"alg":"HS256","typ":"JWT"}') + "." + part(b'{"user":{"username":"ops","role":"admin"}}')
+    return signing_input + "." + part(hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest())
+
+
+@pytest.mark.parametrize("request_, allowed", [
+    (_Request(token="api-token"), True),
+    (_Request(token="wrong"), False),
+    (_Request(), False),
+    (_Request(authorization="Bearer garbage"), False),
+    (_Request(authorization=f"Bearer {_jwt('jwt-secret')}"), True),
+    (_Request(authorization=f"Bearer {_jwt('another-secret')}"), False),
+])
+def test_only_callers_rasa_lets_in_have_their_bodies_checked(request_, allowed):
+    """Anyone else goes on to Rasa's 401: the guard must not tell them which intents exist."""
+    env = {"RASA_AUTH_TOKEN": "api-token", "RASA_JWT_SECRET": "jwt-secret"}
+    assert authorized(request_, env) is allowed
+
+
+def test_without_the_token_in_the_environment_nothing_is_checked():
+    assert authorized(_Request(token="api-token"), {}) is False

@@ -83,6 +83,8 @@ def expand(value: Any, sender: str) -> Any:
             return _Raw("[" * value["$nested"] + "]" * value["$nested"])
         if "$digits" in value:
             return _Raw("9" * value["$digits"])
+        if "$zeros" in value:
+            return _Raw("[" + ",".join("0" * value["$zeros"]) + "]")
         return {key: expand(item, sender) for key, item in value.items()}
     if isinstance(value, list):
         return [expand(item, sender) for item in value]

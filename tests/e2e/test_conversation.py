@@ -75,3 +75,8 @@ def test_webchat_page_is_served_and_points_at_rasa(stack):
     config = httpx.get(f"{base}/config.js", timeout=10).text
     rasa_port = next(s.port for s in stack.services if s.name == "rasa")
     assert f":{rasa_port}" in config
+
+
+def test_restart_command_is_answered_not_mistaken_for_a_failure(conversation, responses):
+    conversation.say("hi")
+    assert conversation.say("/restart") == responses["utter_restart"]

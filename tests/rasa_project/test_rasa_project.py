@@ -33,7 +33,8 @@ MIN_HOLDOUT_RESPONSE_ACCURACY = 0.85
 # Warnings Rasa 3.6 raises on this project that are not mistakes in the data:
 # * the validator does not know that the form (utter_ask_*) and custom actions
 #   (utter_invalid_*, utter_handoff, utter_llm_unavailable, utter_message_truncated) utter
-#   responses, nor that the channels (connectors/gate.py) say utter_no_reply and utter_slow_down;
+#   responses, nor that the channels (connectors/gate.py) say utter_no_reply and utter_slow_down, nor
+#   that Rasa's action_restart says utter_restart;
 # * the importer re-adds the retrieval intent `faq` from the NLU data to the
 #   domain and reports it as a duplicate (without it in the domain, the story
 #   reader warns instead).
@@ -50,6 +51,7 @@ KNOWN_VALIDATE_WARNINGS = {
             "utter_llm_unavailable",
             "utter_message_truncated",
             "utter_no_reply",
+            "utter_restart",
             "utter_slow_down",
         )
     ),

@@ -8,11 +8,13 @@ import os
 import pytest
 
 from tests.load import (
+    NO_REPLY_RESPONSES,
     FAILING, Kind, LoadSettings, Outcome, TurnResult, apology_texts, build_report, classify, markdown,
     percentile, plan_conversation, process_tree, read_stat, services_rss_mib,
 )
 
-APOLOGIES = frozenset({"Sorry, I can't answer that right now.", "Sorry, part of our system isn't responding."})
+APOLOGIES = frozenset({"Sorry, I can't answer that right now."})
+NO_REPLY = frozenset({"Sorry, part of our system isn't responding."})
 
 
 def test_percentile_is_nearest_rank():
@@ -33,8 +35,9 @@ def test_percentile_is_nearest_rank():
     (200, [{"image": "https://example.com/x.png"}], Outcome.MISSING),
     (200, [{"text": ""}], Outcome.MISSING),
     (200, [{"text": "Sorry, I can't answer that\n right now."}], Outcome.APOLOGY),  # whitespace-normalised
+    (200, [{"text": "Sorry, part of our system isn't responding."}], Outcome.NO_REPLY),  # the channel filled in
     (200, [{"text": "Sorry, part of our system isn't responding."}, {"text": "What's your order id?"}],
-     Outcome.APOLOGY),
+     Outcome.OK),
     (429, {"error": "Too many messages"}, Outcome.RATE_LIMITED),
     (400, {"error": "bad"}, Outcome.CLIENT_ERROR),
     (404, None, Outcome.CLIENT_ERROR),
@@ -45,15 +48,15 @@ def test_percentile_is_nearest_rank():
     (302, None, Outcome.ERROR),
 ])
 def test_every_reply_gets_one_class(status, body, outcome):
-    assert classify(status, body, APOLOGIES) is outcome
+    assert classify(status, body, APOLOGIES, NO_REPLY) is outcome
 
 
 def test_apology_texts_come_from_the_domain():
     texts = apology_texts()
-    assert len(texts) >= 2
-    assert all("\n" not in t and "  " not in t for t in texts)
-    assert any(t.startswith("Sorry, I can't answer that right now") for t in texts)  # utter_llm_unavailable
-    assert any("isn't responding right now" in t for t in texts)                     # utter_no_reply
+    assert texts and all("\n" not in t and "  " not in t for t in texts)
+    assert all(t.startswith("Sorry, I can't answer that right now") for t in texts)  # utter_llm_unavailable
+    no_reply = apology_texts(names=NO_REPLY_RESPONSES)
+    assert no_reply and all("isn't responding right now" in t for t in no_reply)     # utter_no_reply
 
 
 @pytest.mark.parametrize("turns", [1, 2, 3, 4, 6, 10, 15])
@@ -134,7 +137,7 @@ def test_report_counts_times_and_fails_on_missing_5xx_error_and_memory():
     settings = LoadSettings(conversations=2, turns=51, memory_marks=(50, 100), run_id="t")
     report = build_report(results, settings, 10.0, memory)
     assert report["turns"] == 102 and report["throughput_turns_per_s"] == 10.2
-    assert report["outcomes"] == {"ok": 100, "missing": 0, "apology": 1, "rate_limited": 1,
+    assert report["outcomes"] == {"ok": 100, "missing": 0, "no_reply": 0, "apology": 1, "rate_limited": 1,
                                   "4xx": 0, "5xx": 0, "error": 0}
     assert report["outcomes_by_kind"]["open"]["apology"] == 1
     assert report["latency_ms"]["scripted"]["p50"] == 50 and report["latency_ms"]["scripted"]["max"] == 100
@@ -152,3 +155,11 @@ def test_report_counts_times_and_fails_on_missing_5xx_error_and_memory():
 
     grown = memory[:-1] + [{"turns": 102, "rss_mib": {"rasa": 1101.0}}]
     assert build_report(results, settings, 10.0, grown)["failures"] == ["rasa RSS grew x1.101 (target <= x1.10)"]
+
+
+def test_a_service_gone_at_a_memory_mark_fails_the_run():
+    memory = [{"turns": 50, "rss_mib": {"rasa": 1000.0, "actions": 300.0}},
+              {"turns": 100, "rss_mib": {"rasa": 1001.0, "actions": 0.0}}]
+    settings = LoadSettings(conversations=2, turns=50, memory_marks=(50, 100), run_id="t")
+    report = build_report([result(Outcome.OK)] * 100, settings, 10.0, memory)
+    assert report["failures"] == ["actions was not running at the 100-turn mark (RSS 0)"]
