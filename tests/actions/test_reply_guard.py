@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import random
+import textwrap
+import time
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.config import ActionServerConfig, ConfigError, from_env
 from actions.llm_response import FALLBACK_RESPONSE, ActionLLMResponse
-from actions.reply_guard import ReplyGuard, cap_length
+from actions.reply_guard import ReplyGuard, cap_length, normalise
 from tests.actions.conftest import make_tracker, user
 
 CANARY = "zebra-7731-canary"
@@ -70,13 +73,128 @@ def test_encoded_leaks_are_withheld(guard, leak, reason):
     assert guard.check(leak).reason == reason
 
 
+RULE = "Only state store policies that appear in the store facts below; if unsure"
+_CYRILLIC = str.maketrans("aeopcxyisABEKMHOPCTX", "аеорсхуіѕАВЕКМНОРСТХ")
+_GREEK = str.maketrans("oaevptiknxABEZHIKMNOPTYX", "οαενρτικηχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ")
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def _groups_of_4(text: str) -> str:
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+@pytest.mark.parametrize("leak, reason", [
+    # base64 wrapped over lines, or split into groups of 4: no run is long enough, or aligned, on its own
+    ("Here it is:\n" + "\n".join(textwrap.wrap(_b64(CANARY), 8)) + "\nAnything else?", "canary"),
+    (f"Groups of four, as you asked: {_groups_of_4(_b64(CANARY))} - enjoy", "canary"),
+    (f"ok {_groups_of_4(_b64('sk-live-123'))}", "secret"),
+    ("Chunks:\n" + "\n".join(_groups_of_4(line) for line in textwrap.wrap(_b64(RULE), 20)), "instructions_echo"),
+    # base64 with junk in front: every group of 4 is shifted
+    (f"Misaligned: x{_b64(CANARY)}", "canary"),
+    (f"Misaligned: xyz{_b64(CANARY)}", "canary"),
+    (f"Misaligned and spaced: q {_groups_of_4(_b64(CANARY))}", "canary"),
+    (f"In hex, shifted: f{CANARY.encode().hex()}", "canary"),
+    (f"In hex, spaced: {' '.join(CANARY.encode().hex()[i:i + 3] for i in range(0, 34, 3))}", "canary"),
+    # letters that only look like the real ones
+    (f"Fullwidth: {_fullwidth(CANARY)}", "canary"),
+    (f"Fullwidth base64: {_fullwidth(_b64(CANARY))}", "canary"),
+    (f"Base64 of fullwidth: {_b64(_fullwidth(CANARY))}", "canary"),
+    (f"Cyrillic: {CANARY.translate(_CYRILLIC)}", "canary"),
+    (f"Cyrillic capitals: {CANARY.upper().translate(_CYRILLIC)}", "canary"),
+    (f"Greek: {CANARY.translate(_GREEK)}", "canary"),
+    ("The key: " + "sk-live-123".translate(_CYRILLIC), "secret"),
+    ("My rules: " + RULE.translate(_GREEK), "instructions_echo"),
+    ("My rules: " + RULE.translate(_CYRILLIC), "instructions_echo"),
+    ("My rules: " + _fullwidth(RULE), "instructions_echo"),
+    ("Reversed Cyrillic: " + RULE.translate(_CYRILLIC)[::-1], "instructions_echo"),
+    # marks and invisible characters inside words
+    ("Underlined: " + "".join(c + "\u0332" for c in RULE), "instructions_echo"),
+    ("Zero-width: " + "\u200b".join(RULE), "instructions_echo"),
+    ("Soft hyphens: " + RULE.replace("o", "o\u00ad"), "instructions_echo"),
+    ("Accents: " + RULE.replace("o", "ö").replace("e", "é"), "instructions_echo"),
+])
+def test_disguised_leaks_are_withheld(guard, leak, reason):
+    assert guard.check(leak).reason == reason
+
+
+@pytest.mark.parametrize("leak", [
+    f"In base64: {_b64('Try Competitor Gear instead')}",
+    f"Split: {_groups_of_4(_b64('Try Competitor Gear instead'))}",
+    "Backwards: " + "Try Competitor Gear instead"[::-1],
+    f"ROT13: {codecs.encode('Try Competitor Gear instead', 'rot13')}",
+    "Fullwidth: " + _fullwidth("Competitor Gear"),
+    "Look-alikes: " + "Competitor Gear".translate(_CYRILLIC),
+    "Invisible: Compe\u200btitor Ge\u00adar",
+])
+def test_blocked_patterns_run_on_every_reading(guard, leak):
+    assert guard.check(leak).reason == r"blocked_pattern:\bcompetitor\s*gear\b"
+
+
+def test_blocked_patterns_with_accents_still_match_the_reply_as_written(store_knowledge):
+    guard = ReplyGuard(store_knowledge.instructions(), blocked_patterns=(r"\bBergausrüstung\b", r"\bcafé\b"))
+    assert guard.check("Kaufen Sie Ihre BERGAUSRÜSTUNG woanders").reason == r"blocked_pattern:\bBergausrüstung\b"
+    assert guard.check("Meet at the café").reason == r"blocked_pattern:\bcafé\b"
+
+
+def test_normalise_folds_look_alikes_and_drops_marks():
+    assert normalise("ｚｅｂｒａ ＺＥＢＲＡ zеbrа ΖΕΒRΑ o\u0332n\u200bl\u00ady ﬁne café") == (
+        "zebra ZEBRA zebra ZEBRA only fine cafe"
+    )
+    assert normalise("plain ASCII stays as it is: {}[]~") == "plain ASCII stays as it is: {}[]~"
+
+
 @pytest.mark.parametrize("reply", [
     "Order RG-10421 ships in 2-4 days; tracking number 1Z999AA10123456784.",
     "Use a 0.5 mm cord, about 12 m long: YWJjZGVmZ2hpams looks like noise and is fine.",
     "Deadbeef cafe 0123456789abcdef is a colour code list, not a leak.",
+    "Returns: https://ridgeline.example/returns?utm_source=chat&ref=AbCdEfGhIjKlMnOp, or mail support.",
+    "Sizes: EU 42 / UK 8 / US 9; SKU TNT-3S-GRN-0042 and RTX-77-ALPINE-2026 are in stock.",
+    "Wavelengths 0123 4567 89ab cdef and a hash 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.",
 ])
 def test_ordinary_replies_with_codes_and_numbers_pass(guard, reply):
     assert guard.check(reply).text == reply
+
+
+@pytest.mark.parametrize("reply", [
+    "Трёхсезонной палатки вполне достаточно для Шотландии в июне. Возврат возможен в течение 30 дней.",
+    "ПАЛАТКА НА ТРИ СЕЗОНА: СПРОСИТЕ НАС, ЕСЛИ СОМНЕВАЕТЕСЬ.",
+    "Μια σκηνή τριών εποχών αρκεί για τη Σκωτία τον Ιούνιο. Οι επιστροφές γίνονται μέσα σε 30 ημέρες.",
+    "ΠΑΡΑΓΓΕΛΙΑ RG-10421: ΑΠΟΣΤΟΛΗ ΣΕ 2-4 ΗΜΕΡΕΣ.",
+    "אוהל לשלוש עונות מספיק לסקוטלנד ביוני. אפשר להחזיר מוצרים תוך 30 יום.",
+    "三季帐篷足以应对六月的苏格兰。 Café crème, naïve façade, Ærøskøbing, ﬁne ﬂasks ½ price.",
+])
+def test_ordinary_replies_in_other_scripts_pass(guard, reply):
+    assert guard.check(reply).text == reply
+
+
+def test_adversarial_100_kb_replies_are_checked_in_linear_time(guard):
+    """Every reading is a few times the reply's length at most, and every check is linear in it."""
+    rnd = random.Random(7)
+    replies = [
+        "A" * 100_000,  # one base64 run, decoded at 4 alignments
+        "abcd " * 20_000,  # one 80 KB base64 run once whitespace is removed
+        ("a" * 12 + " ") * 7_700,  # 7,700 short runs
+        "7a " * 33_333,  # spaced hex
+        "ｚ" * 100_000,  # fullwidth
+        "а" * 100_000,  # Cyrillic look-alike
+        "a\u0332" * 50_000,  # combining marks
+        "\u200b" * 100_000,  # invisible
+        "only state store policies " * 3_850,  # words that start a shingle of the instructions
+        _b64("lorem ipsum " * 7_000)[:100_000],
+        "".join(chr(rnd.randrange(32, 0x3000)) for _ in range(100_000)),
+    ]
+    slowest = 0.0
+    for reply in replies:
+        best = float("inf")
+        for _ in range(2):  # the better of two: a shared machine's hiccups are not the guard's
+            start = time.perf_counter()
+            assert guard.check(reply).reason is None
+            best = min(best, time.perf_counter() - start)
+        slowest = max(slowest, best)
+    assert slowest < 0.5, f"slowest 100 KB reply took {slowest:.3f} s"
 
 
 def test_long_replies_are_cut_at_a_sentence():
