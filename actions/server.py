@@ -85,15 +85,21 @@ def validate_action_call(call: Any) -> None:
 
 
 def _action_call(request: Request, max_bytes: int) -> Any:
-    body = request.body
-    if request.headers.get("Content-Encoding") == "deflate":
-        inflater = zlib.decompressobj()
+    if request.headers.get("Content-Encoding") != "deflate":
+        # request.json: Sanic keeps what it parsed, so rasa-sdk's handler does not parse the call again.
+        if not request.body.strip():
+            raise BadActionCall("the body is empty, not JSON")
         try:
-            body = inflater.decompress(body, max_bytes)
-        except zlib.error:
-            raise BadActionCall("the body is not valid deflate data") from None
-        if inflater.unconsumed_tail:
-            raise BadActionCall(f"the inflated body is larger than {max_bytes} bytes")
+            return request.json
+        except SanicException:
+            raise BadActionCall("the body is not JSON, or is nested too deeply to read") from None
+    inflater = zlib.decompressobj()
+    try:
+        body = inflater.decompress(request.body, max_bytes)
+    except zlib.error:
+        raise BadActionCall("the body is not valid deflate data") from None
+    if inflater.unconsumed_tail:
+        raise BadActionCall(f"the inflated body is larger than {max_bytes} bytes")
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):

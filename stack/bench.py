@@ -13,23 +13,27 @@ the model they were measured with; the tiny LLM says nothing about a real 1.5B m
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterable
 
 import httpx
 
-from llm.tiny_model import build_tiny_model
-from stack.process import Stack, free_port
-from stack.services import StackConfig, build_services
+from stack.process import Stack
+from stack.services import tiny_model_services
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Iterable[float], q: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least ``q`` of all values at or below it."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    if not ordered:
+        return math.nan
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def timed(call, n: int) -> list[float]:
@@ -50,16 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        config = StackConfig(
-            llm_model=str(build_tiny_model(root / "tiny")),
-            rasa_port=free_port(), actions_port=free_port(), llm_port=free_port(), webchat_port=free_port(),
-            run_dir=root / "run",
-        )
-        services = [s for s in build_services(config) if s.name != "webchat"]
-        next(s for s in services if s.name == "actions").env.update(
-            {"ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}", "LLM_MAX_TOKENS": "16"}
-        )
-        next(s for s in services if s.name == "llm").env["LLM_CPU_THREADS"] = "1"
+        config, services = tiny_model_services(root)
         rasa = f"http://127.0.0.1:{config.rasa_port}"
         with Stack(services, log_dir=root / "logs"), httpx.Client(timeout=60) as client:
             def parse(i: int) -> None:

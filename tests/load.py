@@ -46,6 +46,8 @@ from typing import Any, Iterable, Mapping
 import httpx
 import yaml
 
+from stack.bench import percentile  # nearest rank, as the turn benchmark reports it
+
 RASA_PROJECT = Path(__file__).resolve().parent.parent / "rasa_project"
 APOLOGY_RESPONSES = ("utter_llm_unavailable",)  # the LLM failed and the action apologised: reported
 NO_REPLY_RESPONSES = ("utter_no_reply",)  # Rasa itself said nothing (an action failed): a failure
@@ -168,14 +170,6 @@ def classify(status: int | None, body: Any, apologies: Iterable[str], no_reply: 
     if set(texts) & set(apologies):
         return Outcome.APOLOGY
     return Outcome.OK
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least ``q`` of all values at or below it."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def latency_summary(values: list[float]) -> dict[str, float]:
@@ -453,22 +447,13 @@ def markdown(report: dict) -> str:
 
 def start_stack(exits: ExitStack, log_dir: Path | None) -> tuple[str, dict[str, int]]:
     """The tiny-model stack on free loopback ports, as stack/bench.py starts it; (Rasa URL, pids)."""
-    from llm.tiny_model import build_tiny_model
-    from stack.process import Stack, free_port
-    from stack.services import DEFAULT_RASA_MODEL, StackConfig, build_services
+    from stack.process import Stack
+    from stack.services import DEFAULT_RASA_MODEL, tiny_model_services
 
     if not DEFAULT_RASA_MODEL.exists():
         raise SystemExit(f"No trained Rasa model at {DEFAULT_RASA_MODEL}; run `make rasa-model` first.")
     root = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="load-")))
-    config = StackConfig(
-        llm_model=str(build_tiny_model(root / "tiny")),
-        rasa_port=free_port(), actions_port=free_port(), llm_port=free_port(), webchat_port=free_port(),
-        run_dir=root / "run",
-    )
-    services = [s for s in build_services(config) if s.name != "webchat"]
-    by_name = {s.name: s for s in services}
-    by_name["actions"].env.update({"ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}", "LLM_MAX_TOKENS": "16"})
-    by_name["llm"].env["LLM_CPU_THREADS"] = "1"
+    config, services = tiny_model_services(root)
     print(f"[load] starting llm, actions, rasa (logs in {log_dir or root / 'logs'}) ...", file=sys.stderr, flush=True)
     stack = exits.enter_context(Stack(services, log_dir=log_dir or root / "logs"))
     return f"http://127.0.0.1:{config.rasa_port}", {n: r.process.pid for n, r in stack.running.items()}

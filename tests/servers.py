@@ -8,8 +8,12 @@ stops it afterwards. PostgreSQL refuses to run as root, so as root it runs as th
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import glob
+import hashlib
+import hmac
+import json
 import os
 import pwd
 import shutil
@@ -179,6 +183,16 @@ def rasa_model() -> Path:
 
 # Rasa's HTTP API token in every Rasa the tests start (the channel webhooks need none).
 RASA_TOKEN = "test-rasa-api-token"
+
+
+def hs256_jwt(payload: dict, secret: str) -> str:
+    """A JSON Web Token signed with HMAC-SHA256, as an identity provider would make it for Rasa."""
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{part(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{part(json.dumps(payload).encode())}"
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{part(signature)}"
 
 
 def stack_config(run_dir: Path, env: dict[str, str], **overrides) -> StackConfig:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import hs256_jwt
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "rasa_project"))
 from connectors.api_guard import MAX_JSON_DEPTH, BadBody, authorized, check_json, problem  # noqa: E402
 
@@ -114,15 +116,7 @@ class _Request:
 
 
 def _jwt(secret: str) -> str:
-    import base64
-    import hashlib
-    import hmac
-
-    def part(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    signing_input = part(b'{"alg":"HS256","typ":"JWT"}') + "." + part(b'{"user":{"username":"ops","role":"admin"}}')
-    return signing_input + "." + part(hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest())
+    return hs256_jwt({"user": {"username": "ops", "role": "admin"}}, secret)
 
 
 @pytest.mark.parametrize("request_, allowed", [

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import RASA_JWT_SECRET, service_url
-from tests.servers import RASA_TOKEN
+from tests.servers import RASA_TOKEN, hs256_jwt
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def jwt(payload: dict, secret: str) -> str:
-    """An HS256 JSON Web Token, as an identity provider would sign it."""
-    def part(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    signing_input = f"{part(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{part(json.dumps(payload).encode())}"
-    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{part(signature)}"
-
-
 def admin(secret: str = RASA_JWT_SECRET) -> dict:
-    token = jwt({"user": {"username": "operator", "role": "admin"}, "exp": int(time.time()) + 300}, secret)
+    token = hs256_jwt({"user": {"username": "operator", "role": "admin"}, "exp": int(time.time()) + 300}, secret)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -45,7 +31,7 @@ def test_rasa_api_needs_its_token_or_a_jwt(stack, path):
 
 def test_a_jwt_for_one_user_reads_only_that_user_s_conversation(stack):
     rasa = service_url(stack, "rasa")
-    own = {"Authorization": "Bearer " + jwt({"user": {"username": "visitor-7", "role": "user"},
+    own = {"Authorization": "Bearer " + hs256_jwt({"user": {"username": "visitor-7", "role": "user"},
                                              "exp": int(time.time()) + 300}, RASA_JWT_SECRET)}
     assert httpx.get(f"{rasa}/conversations/visitor-7/tracker", headers=own, timeout=30).status_code == 200
     assert httpx.get(f"{rasa}/conversations/visitor-8/tracker", headers=own, timeout=30).status_code == 403

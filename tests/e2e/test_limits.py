@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Conversation, service_url
-from tests.servers import RASA_TOKEN
+from tests.servers import tracker_events, turns
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -20,8 +20,7 @@ def post(url: str, sender: str, text: str) -> httpx.Response:
 
 
 def user_messages(url: str, sender: str) -> list[str]:
-    events = httpx.get(f"{url}/conversations/{sender}/tracker", params={"token": RASA_TOKEN}, timeout=30).json()
-    return [e["text"] for e in events["events"] if e["event"] == "user"]
+    return [text for kind, text in turns(tracker_events(url, sender)) if kind == "user"]
 
 
 def test_a_flood_from_one_sender_is_turned_away_and_the_others_are_served(stack, responses):
