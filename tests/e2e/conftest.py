@@ -7,28 +7,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from llm.tiny_model import build_tiny_model
 from stack.process import Stack, free_port
-from stack.services import DEFAULT_RASA_MODEL, RASA_PROJECT, StackConfig, build_services
-from tests.servers import RASA_TOKEN
+from stack.services import DEFAULT_RASA_MODEL, StackConfig, build_services
+from tests.servers import RASA_TOKEN, domain_responses
 
 RASA_JWT_SECRET = "test-jwt-secret-for-rasa"
 
 
-def rasa_responses() -> dict[str, list[str]]:
-    """Every response text in the domain, by response name."""
-    responses: dict[str, list[str]] = {}
-    for path in sorted((RASA_PROJECT / "domain").glob("*.yml")):
-        for name, variants in (yaml.safe_load(path.read_text()).get("responses") or {}).items():
-            responses.setdefault(name, []).extend(v["text"] for v in variants if "text" in v)
-    return responses
-
-
 @pytest.fixture(scope="session")
 def responses() -> dict[str, list[str]]:
-    return rasa_responses()
+    return domain_responses()
 
 
 @pytest.fixture(scope="session")
