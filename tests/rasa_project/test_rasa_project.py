@@ -178,19 +178,59 @@ def test_every_intent_has_enough_varied_examples():
         assert not dupes, f"{intent}: duplicated examples {sorted(dupes)}"
 
 
-def test_holdout_is_not_in_the_training_data():
+def _normalised(text: str) -> str:
+    """Annotations dropped, lower case, punctuation and spacing ignored: "No, that's it!" == "no thats it"."""
+    return " ".join(re.findall(r"[a-z0-9]+", _strip_annotations(text).replace("'", "")))
+
+
+def test_normalised_text_ignores_case_punctuation_spacing_and_annotations():
+    assert _normalised("No, that's  everything thanks!") == _normalised("no that's everything, thanks")
+    assert _normalised("where is [RG-10421](order_id)?") == _normalised("Where is rg 10421")
+    assert _normalised("fleece or softshell") != _normalised("fleece or hardshell")
+
+
+MIN_HOLDOUT_PER_INTENT = 20
+MIN_HOLDOUT_OPEN_QUESTIONS = 60
+
+
+def _holdout_leaks(training_files, holdout_file) -> list[str]:
     training = {
-        _strip_annotations(t)
-        for texts in _nlu_examples((PROJECT / "data" / "nlu").glob("*.yml")).values()
+        _normalised(t)
+        for texts in _nlu_examples(training_files).values()
         for t in texts
     }
+    holdout = _nlu_examples([holdout_file])
+    return sorted(t for texts in holdout.values() for t in texts if _normalised(t) in training)
+
+
+def test_holdout_is_not_in_the_training_data():
+    leaked = _holdout_leaks((PROJECT / "data" / "nlu").glob("*.yml"), PROJECT / "tests" / "nlu_holdout.yml")
+    assert not leaked, f"holdout examples also in data/nlu/ (compared normalised): {leaked}"
+
+
+def test_the_leak_check_catches_a_copied_example_written_differently(tmp_path):
+    training = tmp_path / "train.yml"
+    holdout = tmp_path / "holdout.yml"
+    training.write_text('version: "3.1"\nnlu:\n  - intent: deny\n    examples: |\n'
+                        "      - no, that's everything thanks\n      - nope\n")
+    holdout.write_text('version: "3.1"\nnlu:\n  - intent: deny\n    examples: |\n'
+                       "      - No that's everything, thanks!\n      - not today\n")
+    assert _holdout_leaks([training], holdout) == ["No that's everything, thanks!"]
+
+
+def test_holdout_covers_every_intent_and_every_faq_answer():
     holdout = _nlu_examples([PROJECT / "tests" / "nlu_holdout.yml"])
-    leaked = sorted(
-        t for texts in holdout.values() for t in texts if _strip_annotations(t) in training
-    )
-    assert not leaked, f"holdout examples also in data/nlu/: {leaked}"
-    for intent, texts in holdout.items():
-        assert len(texts) >= 8, f"holdout {intent}: only {len(texts)} examples"
+    texts = [_normalised(t) for ts in holdout.values() for t in ts]
+    assert len(texts) == len(set(texts)), "duplicated holdout examples"
+    by_intent: dict[str, int] = defaultdict(int)
+    for intent, ts in holdout.items():
+        by_intent[intent.split("/")[0]] += len(ts)
+    expected = _intent_names(_domain())
+    assert set(by_intent) == expected, f"holdout intents {sorted(by_intent)} != domain {sorted(expected)}"
+    assert {i for i in holdout if i.startswith("faq/")} == {f"faq/{key}" for key in FAQ_KEYS}
+    for intent, count in by_intent.items():
+        assert count >= MIN_HOLDOUT_PER_INTENT, f"holdout {intent}: only {count} examples"
+    assert by_intent["open_question"] >= MIN_HOLDOUT_OPEN_QUESTIONS
 
 
 def test_every_faq_sub_intent_has_a_response():
