@@ -2,7 +2,13 @@
 
 `make run` calls this after setting up what is missing. Ctrl-C stops everything.
 Environment: LLM_MODEL (hub id or local directory), RASA_PORT, ACTIONS_PORT,
-LLM_PORT, WEBCHAT_PORT, STACK_HOST (default 127.0.0.1), LLM_TIMEOUT_S.
+LLM_PORT, WEBCHAT_PORT, STACK_HOST (default 127.0.0.1), LLM_TIMEOUT_S,
+STACK_RUN_DIR (logs, endpoints, tracker; default var/run).
+
+A service that stops is restarted 1, 2, 4 … s later (at most 30 s) while the others keep
+serving; after STACK_MAX_RESTARTS restarts (default 5) of one service within
+STACK_RESTART_WINDOW_S seconds (default 300) the next crash stops the assistant.
+The services die with this process, however it ends.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ import argparse
 import logging
 import sys
 
-from stack.process import Stack, StackError, interrupted_by_signal, tail
+from stack.process import Stack, StackError, interrupted_by_signal
 from stack.services import StackConfig, build_services
+from stack.supervisor import RestartPolicy, supervise
 
 logger = logging.getLogger("stack")
 
@@ -33,13 +40,17 @@ def run(config: StackConfig) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 2
     stop = interrupted_by_signal()
-    stack = Stack(build_services(config), log_dir=config.run_dir / "logs", echo=sys.stdout)
+    stack = Stack(build_services(config), log_dir=config.run_dir / "logs", echo=sys.stdout,
+                  stopping=stop, owner="`make run`")
     print(f"Starting the assistant (LLM_MODEL={config.llm_model}); logs in {stack.log_dir}", flush=True)
     try:
         stack.check_ports()
         stack.start()
     except StackError as error:
         stack.stop()
+        if stop.is_set():
+            print("\nStopped.", flush=True)
+            return 0
         print(f"\nerror: {error}", file=sys.stderr)
         return 1
     urls = "\n".join(f"  {s.name:8} {s.url}" for s in stack.services)
@@ -52,20 +63,7 @@ def run(config: StackConfig) -> int:
         "Press Ctrl-C to stop.\n",
         flush=True,
     )
-    try:
-        while not stop.wait(1.0):
-            dead = stack.first_dead()
-            if dead is not None:
-                print(
-                    f"\nerror: {dead.service.name} stopped (exit code {dead.process.returncode}). "
-                    f"Last lines of {dead.log_path}:\n{tail(dead.log_path)}",
-                    file=sys.stderr,
-                )
-                return 1
-        print("\nStopping…", flush=True)
-        return 0
-    finally:
-        stack.stop()
+    return supervise(stack, RestartPolicy(max_restarts=config.max_restarts, window_s=config.restart_window_s), stop)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,9 @@
-"""Run a set of services as child processes: start, wait until healthy, stop cleanly."""
+"""Run a set of services as child processes: start, wait until healthy, stop cleanly.
+
+Each service runs in its own process group (Ctrl-C in the terminal reaches only the supervisor,
+which stops them in order) and dies with the supervisor however it ends (stack/lifeline.py).
+Start services from the main thread: see stack/lifeline.py for why.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from stack.leftovers import Origin, describe_holder
+from stack.lifeline import Lifeline, die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +78,19 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 class RunningService:
-    def __init__(self, service: Service, log_dir: Path, echo: IO[str] | None) -> None:
+    def __init__(self, service: Service, log_dir: Path, echo: IO[str] | None, *, origin: Origin | None = None,
+                 lifeline: Lifeline | None = None, restart: int = 0) -> None:
         self.service = service
+        self.restart = restart
         self.log_path = log_dir / f"{service.name}.log"
         self._echo = echo
-        self._log = self.log_path.open("w", encoding="utf-8")
-        env = {**os.environ, **service.env, "PYTHONUNBUFFERED": "1"}
+        self._lifeline = lifeline
+        # A restart appends: the crashed run's last lines stay in the log.
+        self._log = self.log_path.open("a" if restart else "w", encoding="utf-8")
+        if restart:
+            self._log.write(f"--- restart {restart} at {time.strftime('%Y-%m-%d %H:%M:%S %Z')} ---\n")
+            self._log.flush()
+        env = {**os.environ, **service.env, **(origin.env() if origin else {}), "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             service.command,
             cwd=service.cwd,
@@ -86,7 +101,10 @@ class RunningService:
             text=True,
             errors="replace",
             start_new_session=True,  # our own process group: Ctrl-C reaches us, we stop it
+            preexec_fn=die_with_parent(),
         )
+        if lifeline is not None:
+            lifeline.watch(self.process.pid)
         self._pump = threading.Thread(target=self._copy_output, daemon=True)
         self._pump.start()
 
@@ -114,34 +132,63 @@ class RunningService:
                 self.process.wait()
             except ProcessLookupError:
                 pass
+        try:  # whatever the service started and left behind in its group (it may hold the port)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self._lifeline is not None:
+            self._lifeline.forget(self.process.pid)
         self._pump.join(timeout=5)
         self._log.close()
         return self.process.returncode
 
 
 class Stack:
-    """Services started together; use as a context manager or call start()/stop()."""
+    """Services started together; use as a context manager or call start()/stop().
 
-    def __init__(self, services: list[Service], log_dir: Path, echo: IO[str] | None = None) -> None:
+    ``stopping``, when given, is checked while waiting for a service to get healthy: setting it
+    (Ctrl-C) ends the wait with a StackError. ``owner`` names, in the error of a later run that
+    finds one of these services still holding its port, what started it.
+    """
+
+    def __init__(self, services: list[Service], log_dir: Path, echo: IO[str] | None = None, *,
+                 stopping: threading.Event | None = None, owner: str = "test stack") -> None:
         self.services = services
         self.log_dir = log_dir
         self.echo = echo
+        self.stopping = stopping
+        self.owner = owner
+        self.started_at = time.time()
         self.running: dict[str, RunningService] = {}
+        self._lifeline: Lifeline | None = None
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
 
     def check_ports(self) -> None:
         busy = [s for s in self.services if not port_is_free(s.port)]
         if busy:
-            names = ", ".join(f"{s.name} :{s.port}" for s in busy)
+            held = "; ".join(f"port {s.port} ({s.name}) is held {describe_holder(s.port)}" for s in busy)
             raise StackError(
-                f"Port already in use ({names}); stop whatever holds it (another `make run`?) "
-                "or choose other ports with RASA_PORT / ACTIONS_PORT / LLM_PORT / WEBCHAT_PORT."
+                f"Port already in use: {held}. "
+                "Or choose other ports with RASA_PORT / ACTIONS_PORT / LLM_PORT / WEBCHAT_PORT."
             )
+
+    def spawn(self, name: str, restart: int = 0) -> RunningService:
+        """Start one service without waiting for it to get healthy."""
+        if self._lifeline is None and sys.platform.startswith("linux"):
+            self._lifeline = Lifeline()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        origin = Origin(name, os.getpid(), self.started_at, self.owner)
+        running = RunningService(self.service(name), self.log_dir, self.echo, origin=origin,
+                                 lifeline=self._lifeline, restart=restart)
+        self.running[name] = running
+        return running
 
     def start(self, names: list[str] | None = None) -> None:
         chosen = [s for s in self.services if names is None or s.name in names]
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         for service in chosen:
-            self.running[service.name] = RunningService(service, self.log_dir, self.echo)
+            self.spawn(service.name)
         for service in chosen:
             self._wait_healthy(self.running[service.name])
 
@@ -149,6 +196,8 @@ class Stack:
         service = running.service
         deadline = time.monotonic() + service.startup_timeout_s
         while time.monotonic() < deadline:
+            if self.stopping is not None and self.stopping.is_set():
+                raise StackError(f"Stopped while {service.name} was starting.")
             if not running.alive:
                 raise StackError(
                     f"{service.name} exited with code {running.process.returncode} while starting. "
@@ -167,6 +216,9 @@ class Stack:
         for name in reversed(list(self.running)):
             if names is None or name in names:
                 self.running.pop(name).stop()
+        if names is None and self._lifeline is not None:
+            self._lifeline.close()
+            self._lifeline = None
 
     def first_dead(self) -> RunningService | None:
         return next((r for r in self.running.values() if not r.alive), None)
@@ -185,7 +237,7 @@ class Stack:
 
 
 def interrupted_by_signal() -> threading.Event:
-    """An event set on SIGINT/SIGTERM, so the main loop can stop the children in order."""
+    """An event set on SIGINT/SIGTERM/SIGHUP, so the main loop can stop the children in order."""
     event = threading.Event()
 
     def handler(signum, frame) -> None:
@@ -195,4 +247,5 @@ def interrupted_by_signal() -> threading.Event:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)  # the terminal closed
     return event

@@ -48,6 +48,10 @@ class StackConfig:
     run_dir: Path = REPO_ROOT / "var" / "run"
     llm_timeout_s: float = 20.0
     llm_startup_timeout_s: float = 900.0  # a first download of real weights takes minutes
+    # A crashed service is restarted (1, 2, 4 … s later) up to max_restarts times within
+    # restart_window_s; one more crash in that window stops the assistant.
+    max_restarts: int = 5
+    restart_window_s: float = 300.0
     # Names of the DB_* / REDIS_* variables that are set: PostgreSQL tracker store when DB_HOST
     # is among them (else SQLite in run_dir), Redis lock store when REDIS_HOST is (else in memory).
     store_vars: tuple[str, ...] = ()
@@ -71,6 +75,26 @@ class StackConfig:
                 raise ValueError(f"{name}={raw!r} is not a port number (1-65535).")
             return int(raw)
 
+        def count(name: str, default: int, meaning: str) -> int:
+            raw = (env.get(name) or "").strip()
+            if not raw:
+                return default
+            if not (raw.isascii() and raw.isdigit()):
+                raise ValueError(f"{name}={raw!r} is not a whole number >= 0 ({meaning}).")
+            return int(raw)
+
+        def seconds(name: str, default: float, meaning: str) -> float:
+            raw = (env.get(name) or "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if not 0 < value < float("inf"):
+                raise ValueError(f"{name}={raw!r} is not a number of seconds > 0 ({meaning}).")
+            return value
+
         return cls(
             llm_model=env.get("LLM_MODEL") or d.llm_model,
             host=env.get("STACK_HOST") or d.host,
@@ -81,7 +105,13 @@ class StackConfig:
             venv=Path(env.get("VENV") or d.venv).absolute(),
             rasa_venv=Path(env.get("RASA_VENV") or d.rasa_venv).absolute(),
             rasa_model=Path(env.get("RASA_MODEL") or d.rasa_model).absolute(),
+            run_dir=Path(env.get("STACK_RUN_DIR") or d.run_dir).absolute(),
             llm_timeout_s=float(env.get("LLM_TIMEOUT_S") or d.llm_timeout_s),
+            max_restarts=count("STACK_MAX_RESTARTS", d.max_restarts,
+                               "how often a crashed service is restarted within STACK_RESTART_WINDOW_S; "
+                               "0 stops the assistant at the first crash"),
+            restart_window_s=seconds("STACK_RESTART_WINDOW_S", d.restart_window_s,
+                                     "the window in which STACK_MAX_RESTARTS restarts of one service are allowed"),
             store_vars=tuple(name for name in (*TRACKER_STORE_VARS.values(), *LOCK_STORE_VARS.values())
                              if env.get(name)),
             rasa_auth_token=env.get("RASA_AUTH_TOKEN") or new_token(),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import socket
 import sys
 import time
@@ -10,6 +13,9 @@ import pytest
 
 from stack.process import Service, Stack, StackError, free_port, http_ok, port_is_free
 from stack.services import StackConfig, build_services
+from stack.supervisor import GaveUp, RestartPolicy, Supervisor
+from tests.servers import wait_until
+from tests.stack.supervised import Supervised
 
 
 def http_server(name: str, tmp_path, port: int | None = None, **kwargs) -> Service:
@@ -78,7 +84,7 @@ def test_a_busy_port_is_named_before_anything_starts(tmp_path):
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        with pytest.raises(StackError, match=f"web :{port}.*RASA_PORT"):
+        with pytest.raises(StackError, match=fr"port {port} \(web\) is held by pid {os.getpid()} .*RASA_PORT"):
             with Stack([http_server("web", tmp_path, port=port)], log_dir=tmp_path / "logs"):
                 pass
 
@@ -86,6 +92,27 @@ def test_a_busy_port_is_named_before_anything_starts(tmp_path):
 def test_config_from_env_rejects_a_bad_port():
     with pytest.raises(ValueError, match="RASA_PORT='http' is not a port"):
         StackConfig.from_env({"RASA_PORT": "http"})
+
+
+@pytest.mark.parametrize("name, raw, says", [
+    ("STACK_MAX_RESTARTS", "-1", "is not a whole number >= 0 (how often a crashed service is restarted"),
+    ("STACK_MAX_RESTARTS", "five", "is not a whole number >= 0"),
+    ("STACK_RESTART_WINDOW_S", "0", "is not a number of seconds > 0 (the window in which"),
+    ("STACK_RESTART_WINDOW_S", "inf", "is not a number of seconds > 0"),
+    ("STACK_RESTART_WINDOW_S", "5m", "is not a number of seconds > 0"),
+])
+def test_config_from_env_rejects_bad_restart_settings_saying_what_they_mean(name, raw, says):
+    with pytest.raises(ValueError) as caught:
+        StackConfig.from_env({name: raw})
+    assert str(caught.value).startswith(f"{name}={raw!r} {says}")
+
+
+def test_config_from_env_reads_the_restart_settings_and_the_run_dir(tmp_path):
+    config = StackConfig.from_env({"STACK_MAX_RESTARTS": "0", "STACK_RESTART_WINDOW_S": "90.5",
+                                   "STACK_RUN_DIR": str(tmp_path)})
+    assert (config.max_restarts, config.restart_window_s, config.run_dir) == (0, 90.5, tmp_path)
+    defaults = StackConfig.from_env({})
+    assert (defaults.max_restarts, defaults.restart_window_s) == (5, 300.0)
 
 
 def test_rasa_is_pointed_at_the_action_server_of_this_run(tmp_path):
@@ -127,3 +154,143 @@ def test_a_jwt_secret_is_passed_to_rasa_when_set(tmp_path):
     config = StackConfig(run_dir=tmp_path, rasa_jwt_secret="jwt-s3cret")
     rasa = next(s for s in build_services(config) if s.name == "rasa")
     assert rasa.command[rasa.command.index("--jwt-secret") + 1] == "jwt-s3cret"
+
+
+# ---------------------------------------------------------------- restarts (stack/supervisor.py)
+
+
+def flag_service(name: str, tmp_path, flag) -> Service:
+    """An HTTP server that exits with code 3, saying why, as soon as ``flag`` exists (also right at start)."""
+    port = free_port()
+    code = (
+        "import http.server, os, sys, threading, time\n"
+        f"server = http.server.HTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        f"while not os.path.exists({str(flag)!r}):\n"
+        "    time.sleep(0.02)\n"
+        "print('oops: the disk is full', flush=True)\n"
+        "sys.exit(3)\n"
+    )
+    return Service(name=name, command=[sys.executable, "-c", code], health_url=f"http://127.0.0.1:{port}/",
+                   url=f"http://127.0.0.1:{port}", cwd=tmp_path)
+
+
+def supervise_until(supervisor: Supervisor, condition, timeout_s: float = 30.0, each_tick=lambda: None):
+    """Tick the supervisor as `make run`'s loop does until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached within {timeout_s:.0f} s"
+        supervisor.tick()
+        each_tick()
+        time.sleep(0.05)
+
+
+def restart_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "restarting it in" in r.getMessage()]
+
+
+def restart_counts(caplog) -> list[str]:
+    """What each restart line says about the count, e.g. "restart 1 of at most 2 within 60 s"."""
+    return [line.split(" (restart ", 1)[1].split(");", 1)[0] for line in restart_lines(caplog)]
+
+
+def test_restart_delays_double_up_to_the_cap():
+    policy = RestartPolicy(first_delay_s=1.0, max_delay_s=30.0)
+    assert [policy.delay_s(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_a_killed_service_is_restarted_with_backoff_while_the_others_keep_serving(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="stack")
+    steady, flaky = http_server("steady", tmp_path), http_server("flaky", tmp_path)
+    with Stack([steady, flaky], log_dir=tmp_path / "logs") as stack:
+        supervisor = Supervisor(stack, RestartPolicy(max_restarts=3, window_s=60, first_delay_s=0.2))
+        steady_pid = stack.running["steady"].process.pid
+
+        def steady_keeps_serving():
+            assert stack.running["steady"].process.pid == steady_pid and http_ok(steady.health_url, 5)
+
+        for restart, delay in ((1, "0.2"), (2, "0.4")):
+            killed = stack.running["flaky"].process.pid
+            os.kill(killed, signal.SIGKILL)
+            supervise_until(supervisor, lambda: any(f"flaky is ready again at {flaky.url} (restart {restart})"
+                                                    in r.getMessage() for r in caplog.records),
+                            each_tick=steady_keeps_serving)
+            assert stack.running["flaky"].process.pid != killed and http_ok(flaky.health_url)
+            assert restart_lines(caplog)[-1] == (
+                f"flaky stopped (killed by SIGKILL); restarting it in {delay} s "
+                f"(restart {restart} of at most 3 within 60 s); log: {tmp_path / 'logs' / 'flaky.log'}")
+        assert len(restart_lines(caplog)) == 2, "one log line per restart"
+        assert "--- restart 2 at" in (tmp_path / "logs" / "flaky.log").read_text()
+
+
+def test_a_service_that_keeps_crashing_is_given_up_with_one_sentence_and_its_log(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="stack")
+    flag = tmp_path / "crash"
+    with Stack([http_server("steady", tmp_path), flag_service("flaky", tmp_path, flag)],
+               log_dir=tmp_path / "logs") as stack:
+        supervisor = Supervisor(stack, RestartPolicy(max_restarts=2, window_s=60, first_delay_s=0.05))
+        flag.touch()  # from now on every start of flaky ends at once: the restarts crash too
+        with pytest.raises(GaveUp) as caught:
+            supervise_until(supervisor, lambda: False)
+    message = str(caught.value)
+    assert message.startswith(
+        "flaky stopped (exit code 3) and it stopped 3 times within 60 s (STACK_MAX_RESTARTS=2, "
+        "STACK_RESTART_WINDOW_S=60), so the assistant is stopping: fix what its log shows, or allow more "
+        "restarts with STACK_MAX_RESTARTS / STACK_RESTART_WINDOW_S."), message
+    assert "oops: the disk is full" in message
+    assert len(restart_lines(caplog)) == 2
+    assert restart_counts(caplog) == ["1 of at most 2 within 60 s", "2 of at most 2 within 60 s"]
+
+
+def test_no_restarts_allowed_gives_up_at_the_first_crash(tmp_path):
+    with Stack([http_server("web", tmp_path)], log_dir=tmp_path / "logs") as stack:
+        supervisor = Supervisor(stack, RestartPolicy(max_restarts=0))
+        os.kill(stack.running["web"].process.pid, signal.SIGKILL)
+        with pytest.raises(GaveUp, match=r"^web stopped \(killed by SIGKILL\) and STACK_MAX_RESTARTS=0 allows no "
+                                         r"restart, so the assistant is stopping"):
+            supervise_until(supervisor, lambda: False)
+
+
+def test_crashes_older_than_the_window_are_forgotten(tmp_path, caplog):
+    now = [1000.0]
+    with Stack([http_server("web", tmp_path)], log_dir=tmp_path / "logs") as stack:
+        supervisor = Supervisor(stack, RestartPolicy(max_restarts=1, window_s=10, first_delay_s=1),
+                                clock=lambda: now[0])
+
+        def crash_and_restart() -> None:
+            os.kill(stack.running["web"].process.pid, signal.SIGKILL)
+            supervise_until(supervisor, lambda: supervisor.waiting)  # noticed: in backoff
+            now[0] += 1  # the backoff passes
+            supervise_until(supervisor, lambda: "web" in stack.running and not supervisor.waiting
+                            and http_ok(stack.service("web").health_url))
+
+        crash_and_restart()
+        now[0] += 20  # longer than the window without a crash
+        crash_and_restart()  # counted as the first crash again: restarted, not given up
+        assert restart_counts(caplog) == ["1 of at most 1 within 10 s"] * 2
+        now[0] += 5
+        os.kill(stack.running["web"].process.pid, signal.SIGKILL)
+        with pytest.raises(GaveUp, match="stopped 2 times within 10 s"):
+            supervise_until(supervisor, lambda: False)
+
+
+def test_ctrl_c_stops_everything_cleanly_during_a_backoff(tmp_path):
+    web, other = http_server("web", tmp_path), http_server("other", tmp_path)
+    with Supervised(tmp_path, [web, other], RestartPolicy(first_delay_s=60, max_delay_s=60)) as supervised:
+        os.kill(supervised.pids()["web"], signal.SIGKILL)
+        supervised.wait_for_log("web stopped (killed by SIGKILL); restarting it in 60 s")
+        supervised.interrupt_and_expect_all_gone([web, other])
+
+
+def test_ctrl_c_stops_everything_cleanly_mid_restart(tmp_path):
+    hang = tmp_path / "hang"  # once it exists, a new start of `web` never gets healthy
+    web, other = http_server("web", tmp_path), http_server("other", tmp_path)
+    web.command = [sys.executable, "-c",
+                   f"import os, sys, time\nif os.path.exists({str(hang)!r}): time.sleep(600)\n"
+                   f"os.execv(sys.executable, [sys.executable, '-m', 'http.server', '{web.port}', '--bind', '127.0.0.1'])"]
+    with Supervised(tmp_path, [web, other], RestartPolicy(first_delay_s=0.05)) as supervised:
+        first = supervised.pids()["web"]
+        hang.touch()
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: supervised.pids().get("web") not in (None, first), what="web started again")
+        supervised.interrupt_and_expect_all_gone([web, other])
