@@ -44,8 +44,8 @@ class ReportTo(_Choice):
 
 
 class Redact(_Choice):
+    ALL = "all"  # every input: exports from other tools hold the same personal data as the tracker store
     TRACKER = "tracker"  # only conversations read from the tracker store
-    ALL = "all"
     NONE = "none"
 
 
@@ -84,9 +84,10 @@ class PrepareArgs:
     val_fraction: float = field(default=0.1, metadata={"help": "Share of conversations held out for validation."})
     seed: int = field(default=42, metadata={"help": "Seed of the train/validation split."})
     redact: Redact = field(
-        default=Redact.TRACKER,
-        metadata={"help": "Replace emails, phone numbers, card and order numbers with placeholders in: tracker "
-                  "(tracker-store conversations), all (every input) or none."},
+        default=Redact.ALL,
+        metadata={"help": "Replace emails, phone numbers, card and order numbers with placeholders in: all "
+                  "(every input, the default), tracker (tracker-store conversations only) or none (warns: a "
+                  "fine-tuned model can repeat what it trained on)."},
     )
     order_id_pattern: str = field(
         default=DEFAULT_ORDER_ID_PATTERN, metadata={"help": "Regular expression of the store's order numbers."}

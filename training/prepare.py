@@ -215,9 +215,23 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def redaction_warning(redact: Redact) -> str | None:
+    """What an operator should know before personal data reaches the training files, or None."""
+    if redact is Redact.NONE:
+        return ("--redact none keeps emails, phone, card and order numbers in the training files, and a "
+                "fine-tuned model can repeat them to other visitors; drop the flag to redact every input.")
+    if redact is Redact.TRACKER:
+        return ("--redact tracker redacts tracker-store conversations only; personal data in the other "
+                "inputs reaches the training files. Drop the flag to redact every input.")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse(PrepareArgs, argv, "python -m training prepare", __doc__.split("\n\n")[0])
+        warning = redaction_warning(args.redact)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         stats = prepare(args)
     except (ConfigError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)

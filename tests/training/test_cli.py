@@ -31,4 +31,4 @@ def test_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "training", "prepare", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "--val-fraction" in result.stdout and "--redact {tracker,all,none}" in result.stdout
+    assert "--val-fraction" in result.stdout and "--redact {all,tracker,none}" in result.stdout

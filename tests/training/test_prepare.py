@@ -208,18 +208,36 @@ def test_tracker_store_conversations_are_split_cleaned_and_redacted(tmp_path, sy
     assert list(stats["inputs"]) == [url]
 
 
-def test_tracker_redaction_can_be_switched_off_and_files_redacted_too(tmp_path, system_prompt_file):
+def test_every_input_is_redacted_by_default(tmp_path, system_prompt_file, capsys):
+    source = write_jsonl(tmp_path / "chats.jsonl", [
+        chat("I am jane.doe@example.com, order RG-10421, call me on 07700 900123", "Thanks, Jane."),
+    ])
+    code, out = run(tmp_path, source, extra=["--val-fraction", "0"], system_prompt_file=system_prompt_file)
+    assert code == 0
+    text = (out / "train.jsonl").read_text()
+    assert "jane.doe@example.com" not in text and "RG-10421" not in text and "07700 900123" not in text
+    assert "I am <EMAIL>, order <ORDER_ID>, call me on <PHONE>" in text
+    assert json.loads((out / "stats.json").read_text())["redactions"] == {"email": 1, "order_id": 1, "phone": 1}
+    captured = capsys.readouterr()
+    assert "redacted: email 1, order_id 1, phone 1" in captured.out
+    assert "warning" not in captured.err
+
+
+def test_redaction_can_be_switched_off_with_a_warning_or_narrowed_to_the_tracker_store(
+    tmp_path, system_prompt_file, capsys
+):
     url = make_tracker_store(tmp_path / "rasa.db")
     source = write_jsonl(tmp_path / "chats.jsonl", [chat("I am bob@example.org", "Hi Bob.")])
-    code, out = run(tmp_path, url, extra=["--val-fraction", "0", "--redact", "none"],
+    code, out = run(tmp_path, url, source, extra=["--val-fraction", "0", "--redact", "none"],
                     system_prompt_file=system_prompt_file)
-    assert code == 0 and "RG-10421" in (out / "train.jsonl").read_text()
-    code, out = run(tmp_path, source, extra=["--val-fraction", "0", "--redact", "all"],
+    text = (out / "train.jsonl").read_text()
+    assert code == 0 and "RG-10421" in text and "bob@example.org" in text
+    assert "warning: --redact none keeps emails" in capsys.readouterr().err
+    code, out = run(tmp_path, url, source, extra=["--val-fraction", "0", "--redact", "tracker"],
                     system_prompt_file=system_prompt_file, output="out2")
-    assert code == 0 and "I am <EMAIL>" in (out / "train.jsonl").read_text()
-    code, out = run(tmp_path, source, extra=["--val-fraction", "0"], system_prompt_file=system_prompt_file,
-                    output="out3")
-    assert code == 0 and "bob@example.org" in (out / "train.jsonl").read_text()  # default: tracker only
+    text = (out / "train.jsonl").read_text()
+    assert code == 0 and "RG-10421" not in text and "bob@example.org" in text
+    assert "warning: --redact tracker redacts tracker-store conversations only" in capsys.readouterr().err
 
 
 def test_a_database_without_events_table_is_a_clear_error(tmp_path, capsys):
