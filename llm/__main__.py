@@ -7,8 +7,9 @@
 Every ``serve`` flag can also be set as an ``LLM_*`` environment variable
 (``--max-new-tokens-cap`` -> ``LLM_MAX_NEW_TOKENS_CAP``); flags win. The API
 key is environment-only (``LLM_API_KEY``), so it never shows in ``ps``.
-Exit codes: 0 after a clean shutdown, 2 for a configuration or model-loading
-error (one sentence on stderr), 1 if the warm-up generation failed.
+Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT drain the engine first),
+2 for a configuration or model-loading error (one sentence on stderr). A failed
+warm-up generation does not stop the process: /ready stays 503 with the reason.
 """
 
 from __future__ import annotations

@@ -89,6 +89,13 @@ class ServiceConfig:
         default=64,
         metadata=_help("Most requests waiting for a batch slot; one more gets 429 with Retry-After."),
     )
+    prefill_chunk_tokens: int = field(
+        default=256,
+        metadata=_help(
+            "Most prompt tokens (rows x columns) per prefill step: a long prompt is read in chunks, so "
+            "running streams keep decoding and an abandoned request stops within one chunk."
+        ),
+    )
     request_timeout_s: float = field(
         default=120.0,
         metadata=_help("Deadline of a request from arrival, queueing included; past it the request gets 504. 0: none."),
@@ -138,7 +145,8 @@ class ServiceConfig:
             raise ConfigError("The model is empty; set --model or LLM_MODEL to a hub id or a local directory.")
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"Port {self.port} is out of range; set --port or LLM_PORT to 1-65535.")
-        for name, low in (("max_new_tokens_cap", 1), ("max_batch_size", 1), ("max_queue_size", 0), ("cpu_threads", 0)):
+        for name, low in (("max_new_tokens_cap", 1), ("max_batch_size", 1), ("max_queue_size", 0), ("cpu_threads", 0),
+                          ("prefill_chunk_tokens", 1)):
             value = getattr(self, name)
             if value < low:
                 raise ConfigError(f"{flag(name)} is {value}; set it (or {env_var(name)}) to {low} or more.")

@@ -67,6 +67,19 @@ class ModelNotReady(LLMServiceError):
         super().__init__(message)
 
 
+class StartUpFailed(ModelNotReady):
+    """Loading or the warm-up generation failed: the service stays up, not ready, and says why."""
+
+    code = "start_up_failed"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"The model failed to start ({reason}); the service will not become ready. "
+            "The details are in its log; fix the cause and restart it."
+        )
+        self.reason = reason
+
+
 class ShuttingDown(LLMServiceError):
     """The server stopped while the request was generating."""
 
@@ -137,6 +150,8 @@ def retry_after_s(exc: BaseException) -> int | None:
     return None
 
 
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for "the client went away before the answer"
+
 # Sanic raises its own exceptions for routing and transport errors; these are
 # the OpenAI error types we report for their statuses.
 _TYPE_BY_STATUS = {
@@ -170,8 +185,12 @@ def error_response(exc: BaseException, request_path: str = "") -> tuple[int, dic
     if isinstance(exc, LLMServiceError):
         return exc.status, error_body(exc.message, exc.error_type, exc.code, exc.param)
 
-    from sanic.exceptions import NotFound, SanicException
+    from sanic.exceptions import NotFound, RequestCancelled, SanicException
 
+    if isinstance(exc, RequestCancelled):  # the client went away: nobody reads this body
+        return CLIENT_CLOSED_REQUEST, error_body(
+            "The client closed the connection before the response.", "client_closed_request", "client_closed_request"
+        )
     if isinstance(exc, NotFound):
         message = f"No route for {request_path or 'this path'}; see GET /v1/models, POST /v1/chat/completions."
         return 404, error_body(message, "not_found_error", "not_found")

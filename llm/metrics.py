@@ -8,8 +8,9 @@ Who observes what:
 - the HTTP layer: requests by status (499 when the client went away), request
   duration, token counters and finish reasons of successful requests, requests
   in progress;
-- the scheduler, through ``observe_step`` and ``observe_timings``: batch size per
-  decode step, queue time, time to first token, time per output token;
+- the scheduler, through ``observe_step``, ``observe_engine_step`` and
+  ``observe_timings``: batch size per decode step, model calls by kind (prefill
+  chunk or decode), queue time, time to first token, time per output token;
 - ``/metrics`` itself, at scrape time: running and waiting requests, readiness,
   and the CUDA memory high-water mark on a GPU.
 """
@@ -99,6 +100,12 @@ class ServiceMetrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+        self.engine_steps = Counter(
+            "llm_engine_steps_total",
+            "Model calls of the scheduler, by kind: prefill_chunk (part of new prompts) or decode (one token per row).",
+            ["kind"],
+            registry=r,
+        )
         self.model_ready = Gauge(
             "llm_model_ready", "1 once the model is loaded and warmed up, else 0.", registry=r
         )
@@ -123,6 +130,9 @@ class ServiceMetrics:
 
     def observe_step(self, batch_size: int) -> None:
         self.batch_size.observe(batch_size)
+
+    def observe_engine_step(self, kind: str) -> None:
+        self.engine_steps.labels(kind=kind).inc()
 
     def observe_timings(
         self, queue_s: float | None, ttft_s: float | None, per_token_s: float | None

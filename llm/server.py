@@ -5,7 +5,8 @@ Endpoints (OpenAI-compatible where OpenAI has one):
     POST /v1/chat/completions   a chat completion; with "stream": true, Server-Sent Events
     GET  /v1/models             the one served model
     GET  /health                the process is alive: always 200
-    GET  /ready                 200 once the model is loaded and warmed up, 503 before
+    GET  /ready                 200 once the model is loaded and warmed up; 503 before, after a
+                                failed start (the reason is in the body) and while draining
     GET  /metrics               Prometheus exposition
 
 With ``LLM_API_KEY`` set, ``/v1/*`` needs ``Authorization: Bearer <key>`` (401
@@ -28,11 +29,20 @@ import re
 import time
 
 from sanic import Request, Sanic
+from sanic.exceptions import RequestCancelled
 from sanic.response import HTTPResponse, json, raw
 
 from llm.config import ServiceConfig
 from llm.engine.base import Engine, RequestHandle, collect
-from llm.errors import LLMServiceError, ModelNotReady, Unauthorized, error_body, error_response, retry_after_s
+from llm.engine.lifecycle import EngineState
+from llm.errors import (
+    CLIENT_CLOSED_REQUEST,
+    LLMServiceError,
+    Unauthorized,
+    error_body,
+    error_response,
+    retry_after_s,
+)
 from llm.metrics import ServiceMetrics
 from llm.protocol import (
     STREAM_DONE,
@@ -54,7 +64,6 @@ OPEN_PATHS = ("/health", "/ready", "/metrics")
 MAX_BODY_BYTES = 1024 * 1024
 # Sanic's own ceiling on a handler; the per-request deadline (--request-timeout-s) is the real limit.
 RESPONSE_TIMEOUT_S = 3600
-CLIENT_CLOSED_REQUEST = 499  # nginx's status for "the client went away before the answer"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -71,14 +80,14 @@ def create_app(
     app.ctx.engine = engine
     app.ctx.metrics = metrics = metrics or ServiceMetrics()
     app.ctx.created = int(time.time())
-    app.ctx.exit_code = 0
     engine.attach_metrics(metrics)
     api_key = config.api_key.encode()
 
     @app.post(COMPLETIONS_ROUTE)
     async def chat_completions(request: Request) -> HTTPResponse | None:
-        if not engine.ready:
-            raise ModelNotReady()
+        not_ready = engine.not_ready_error()
+        if not_ready is not None:
+            raise not_ready
         chat_request = parse_chat_request(
             parse_json_body(request.body),
             max_tokens_cap=config.max_new_tokens_cap,
@@ -158,10 +167,12 @@ def create_app(
 
     @app.get("/ready")
     async def ready(request: Request) -> HTTPResponse:
-        if not engine.ready:
-            state = "is loaded and warming up" if engine.loaded else "is still loading"
-            raise ModelNotReady(f"The model {state}; retry in a few seconds.")
-        return json({"status": "ready", "model": engine.model_name})
+        not_ready = engine.not_ready_error()
+        if not_ready is None:
+            return json({"status": "ready", "model": engine.model_name})
+        status, body = error_response(not_ready, request.path)
+        headers = {"Retry-After": str(retry_after_s(not_ready) or 5)}
+        return json({"status": engine.state.value, **body}, status=status, headers=headers)
 
     @app.get("/metrics")
     async def metrics_endpoint(request: Request) -> HTTPResponse:
@@ -190,8 +201,14 @@ def create_app(
         _record(request, response.status)
 
     def _record(request: Request, status: int) -> None:
+        """Count and log a request once: its first outcome wins. (A disconnect is recorded as 499
+        where the handler is cancelled; Sanic then still runs the error handler and the response
+        middleware for a response nobody receives.)"""
         if request.path != COMPLETIONS_ROUTE or not hasattr(request.ctx, "started"):
             return
+        if getattr(request.ctx, "recorded", False):
+            return
+        request.ctx.recorded = True
         duration = time.perf_counter() - request.ctx.started
         metrics.observe_request(status, duration)
         completion = request.ctx.completion
@@ -204,8 +221,8 @@ def create_app(
         else:
             logger.info("%s status=%d duration=%.3fs", request.ctx.request_id, status, duration)
 
-    @app.exception(Exception)
-    async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
+    @app.exception(Exception, RequestCancelled)
+    async def handle_error(request: Request, exc: BaseException) -> HTTPResponse:
         status, body = error_response(exc, request.path if request else "")
         retry = retry_after_s(exc) or (5 if status == 503 else None)
         headers = {"Retry-After": str(retry)} if retry else None
@@ -213,9 +230,10 @@ def create_app(
 
     @app.after_server_start
     async def warm_up_in_background(app: Sanic) -> None:
-        # /health answers while this runs; /ready turns 200 when it is done.
-        if engine.loaded and not engine.ready:
-            app.ctx.warm_up_task = asyncio.get_running_loop().create_task(_warm_up(app, engine))
+        # /health answers while this runs; /ready turns 200 when it is done. Only a freshly
+        # loaded engine warms up: a ready, failed or closed one is left as it is.
+        if engine.state is EngineState.LOADED:
+            app.ctx.warm_up_task = asyncio.get_running_loop().create_task(_warm_up(engine))
 
     @app.before_server_stop
     async def cancel_warm_up(app: Sanic) -> None:
@@ -237,13 +255,13 @@ def _cuda_peak_bytes() -> int:
     return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else 0
 
 
-async def _warm_up(app: Sanic, engine: Engine) -> None:
+async def _warm_up(engine: Engine) -> None:
+    """Warm the engine up off the event loop. A failure leaves /ready 503 with the reason; it never stops
+    the server (a shutdown that meets the warm-up ends it quietly, in the engine)."""
     try:
         await asyncio.get_running_loop().run_in_executor(None, engine.warm_up)
     except Exception:
-        logger.exception("Warm-up generation failed; stopping the server")
-        app.ctx.exit_code = 1
-        app.stop()
+        logger.exception("Warm-up generation failed (%s); the service stays up and /ready answers 503", engine.failure)
 
 
 def run(config: ServiceConfig, engine: Engine) -> int:
@@ -252,7 +270,9 @@ def run(config: ServiceConfig, engine: Engine) -> int:
 
     @app.before_server_stop
     async def stop_engine(app: Sanic) -> None:
-        engine.close()
+        # Drain: new requests get 503, queued and running ones end at the scheduler's next step
+        # boundary with 503 (shutting_down), so the open connections finish at once.
+        await asyncio.get_running_loop().run_in_executor(None, engine.close)
 
     logger.info("Listening on http://%s:%d (model %s)", config.host, config.port, engine.model_name)
     app.run(
@@ -262,4 +282,4 @@ def run(config: ServiceConfig, engine: Engine) -> int:
         access_log=False,
         motd=False,
     )
-    return app.ctx.exit_code
+    return 0

@@ -1,7 +1,10 @@
 """The engine interface the HTTP layer talks to.
 
 An engine owns the model: ``load()`` and ``warm_up()`` run once at start-up
-(blocking), then ``submit()`` takes requests from the event loop. ``submit``
+(blocking), then ``submit()`` takes requests from the event loop, until
+``close()`` drains it. Its state (``lifecycle.py``: new, loading, loaded,
+warming up, ready or failed, draining, closed) changes only through those
+three calls. ``submit``
 validates what needs the tokenizer (the prompt's length), queues the request
 and returns a ``RequestHandle`` at once, or raises (``QueueFull``,
 ``ContextLengthExceeded``, ...) before any work is done. The handle is an
@@ -15,9 +18,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import logging
 from typing import Any, AsyncIterator, Callable
 
+from llm.engine.lifecycle import LOADED_STATES, SHUTTING_DOWN, EngineState, Lifecycle
+from llm.errors import LLMServiceError, ModelNotReady, ShuttingDown, StartUpFailed
 from llm.protocol import ChatCompletionRequest, Completion, TextDelta
+
+logger = logging.getLogger(__name__)
 
 StreamEvent = TextDelta | Completion
 
@@ -69,24 +77,32 @@ class RequestHandle:
 
 
 class Engine(abc.ABC):
-    """A loaded causal LM that turns chat requests into completions."""
+    """A causal LM that turns chat requests into completions, with an explicit lifecycle.
+
+    ``load``, ``warm_up`` and ``close`` are the only ways through the lifecycle
+    (``lifecycle.py``); subclasses implement the work (``_load``, ``_warm_up``,
+    ``_drain``) and never set the state themselves.
+    """
 
     model_name: str
 
     def __init__(self, model_name: str) -> None:
         self.model_name = model_name
-        self._loaded = False
-        self._ready = False
+        self.lifecycle = Lifecycle()
+
+    @property
+    def state(self) -> EngineState:
+        return self.lifecycle.state
 
     @property
     def loaded(self) -> bool:
-        """The weights are in memory."""
-        return self._loaded
+        """The weights are in memory and usable (loaded, warming up or ready)."""
+        return self.lifecycle.state in LOADED_STATES
 
     @property
     def ready(self) -> bool:
         """Loaded and warmed up: requests will be served."""
-        return self._ready
+        return self.lifecycle.state is EngineState.READY
 
     @property
     def num_running(self) -> int:
@@ -101,13 +117,76 @@ class Engine(abc.ABC):
     def attach_metrics(self, metrics: Any) -> None:
         """Let the engine observe scheduler metrics (queue time, TTFT, batch size) into ``metrics``."""
 
-    @abc.abstractmethod
+    # --- lifecycle ----------------------------------------------------------------------------
+
     def load(self) -> None:
         """Load the model (blocking); raise ``ModelLoadError`` with an actionable message."""
+        self.lifecycle.start_loading()
+        try:
+            self._load()
+        except BaseException as exc:
+            self.lifecycle.fail(f"loading the model failed: {exc}")
+            raise
+        self.lifecycle.finish_loading()
+
+    def warm_up(self) -> bool:
+        """Run one short generation (blocking); True when the engine is ready afterwards.
+
+        A shutdown that began before or during the warm-up ends it quietly: False,
+        nothing raised. A warm-up that fails for any other reason leaves the engine
+        ``FAILED`` with the reason (``failure``) and re-raises.
+        """
+        if not self.lifecycle.start_warm_up():
+            return self.ready
+        try:
+            self._warm_up()
+        except Exception as exc:
+            if self.lifecycle.shutting_down:
+                logger.info("Warm-up stopped: the engine is shutting down")
+                return False
+            self.lifecycle.fail(f"{type(exc).__name__}: {exc}")
+            raise
+        return self.lifecycle.finish_warm_up()
+
+    def not_ready_error(self) -> LLMServiceError | None:
+        """Why requests cannot be served now (None when ready): still loading, warming up, failed, shutting down."""
+        state = self.lifecycle.state
+        if state is EngineState.READY:
+            return None
+        if state in SHUTTING_DOWN:
+            return ShuttingDown()
+        if state is EngineState.FAILED:
+            return StartUpFailed(self.lifecycle.failure)
+        if state in (EngineState.LOADED, EngineState.WARMING_UP):
+            return ModelNotReady("The model is loaded and warming up; retry in a few seconds.")
+        return ModelNotReady()
+
+    @property
+    def failure(self) -> str:
+        """Why loading or the warm-up failed; empty unless the engine is ``FAILED``."""
+        return self.lifecycle.failure
+
+    def close(self) -> None:
+        """Drain (refuse new requests, end queued and running ones) and release resources; idempotent."""
+        if not self.lifecycle.start_draining():
+            return
+        try:
+            self._drain()
+        finally:
+            self.lifecycle.finish_closing()
 
     @abc.abstractmethod
-    def warm_up(self) -> None:
-        """Run one short generation (blocking) and mark the engine ready."""
+    def _load(self) -> None:
+        """Put the weights in memory."""
+
+    @abc.abstractmethod
+    def _warm_up(self) -> None:
+        """Generate once, so the first real request pays no one-off costs; raise on failure."""
+
+    def _drain(self) -> None:
+        """End queued and running work (they get ``ShuttingDown``) and stop worker threads."""
+
+    # --- serving ------------------------------------------------------------------------------
 
     @abc.abstractmethod
     def submit(self, request: ChatCompletionRequest) -> RequestHandle:
@@ -116,10 +195,6 @@ class Engine(abc.ABC):
     async def generate(self, request: ChatCompletionRequest) -> Completion:
         """Complete one request without streaming; cancelling the caller cancels the generation."""
         return await collect(self.submit(request))
-
-    def close(self) -> None:
-        """Stop running work and release resources; the engine is not ready afterwards."""
-        self._ready = False
 
 
 async def collect(handle: RequestHandle) -> Completion:

@@ -4,8 +4,9 @@ This is continuous batching over transformers' ``DynamicCache``, the way
 text-generation-inference's ``CausalLMBatch`` does it:
 
 - ``prefill`` runs the prompts of newly admitted requests together, left-padded
-  to a common length, and returns their cache and last-position logits (only
-  the last position goes through the LM head);
+  to a common length, a chunk of columns per call (``prefill.py``), and returns
+  their cache and last-position logits (only the last position goes through
+  the LM head);
 - ``merge`` appends those rows to the running batch, left-padding whichever
   cache is shorter so every row's newest token sits in the last column;
 - ``decode`` runs one token for every row;
@@ -24,6 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
+
+from llm.engine.prefill import ChunkedPrefill
 
 
 def cache_kwarg(model: Any) -> str:
@@ -52,26 +55,10 @@ class RunningBatch:
 
     # --- model calls --------------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def prefill(self, prompts: list[list[int]]) -> tuple[DynamicCache, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run new prompts; return ``(cache, mask, next_positions, logits[len(prompts), vocab])``."""
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):
-            ids[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-            mask[row, width - len(prompt):] = 1
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
-        out = self.model(
-            input_ids=ids.to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=position_ids.to(self.device),
-            use_cache=True,
-            logits_to_keep=1,
-            **{self._cache_kwarg: cache},
-        )
-        return cache, mask.to(self.device), mask.sum(-1).to(self.device), out.logits[:, -1, :].float()
+    def prefill(self, prompts: list[list[int]], chunk_tokens: int, rows: list[Any] | None = None) -> ChunkedPrefill:
+        """Start prefilling new prompts: call ``step()`` (a chunk each) until it returns the logits of
+        their last positions, then ``merge(*prefill.result())``. ``rows``: what each prompt stands for."""
+        return ChunkedPrefill(self.model, self._cache_kwarg, self.pad_token_id, prompts, chunk_tokens, rows)
 
     @torch.inference_mode()
     def decode(self, tokens: list[int]) -> torch.Tensor:

@@ -1,19 +1,28 @@
 """How requests share the model: continuous batching on one worker thread.
 
-``ContinuousBatchingScheduler`` owns a bounded FIFO of waiting sequences and the
-running batch. Its thread loops:
+``ContinuousBatchingScheduler`` owns a bounded FIFO of waiting sequences, the
+group of admitted sequences being prefilled, and the running batch. Its thread
+loops over *steps*; each step is one model call, either a prefill chunk (at
+most ``prefill_chunk_tokens`` prompt tokens, ``prefill.py``) or one decode step
+for the whole running batch, alternating while both have work. At every step
+boundary, before the model call, it
 
-1. drop waiting sequences whose client left or whose deadline passed;
-2. admit waiting sequences into free batch slots (up to ``max_batch_size``) and
-   prefill them together, which gives each its first token;
-3. run one decode step for the whole batch and sample a token per row;
-4. retire rows that finished, were cancelled, or ran past their deadline, so
-   their slots are free for the next step.
+1. drops waiting, prefilling and running sequences whose client left
+   (``cancel``) or whose deadline passed, so a request that was cancelled takes
+   part in at most the step that was already under way;
+2. admits waiting sequences into free batch slots as a new prefill group (when
+   none is in progress);
+3. runs the step: a prefill chunk (the last one samples each new row's first
+   token and merges the rows into the running batch) or a decode step (one
+   token per row), then retires rows that finished.
 
 Requests therefore join and leave the batch between any two steps (iteration-
-level scheduling, as in Orca/vLLM/TGI) instead of waiting for a whole batch.
-``submit`` is called on the event loop and never blocks: with the queue full
-it raises ``QueueFull`` at once. Results go back through each sequence's sink.
+level scheduling, as in Orca/vLLM/TGI, with chunked prefill as in vLLM and
+Sarathi) instead of waiting for a whole batch or a whole long prompt.
+``submit`` is called on the event loop and never blocks: with the queue full it
+raises ``QueueFull`` at once. Results go back through each sequence's sink.
+``close`` stops the loop at the next step boundary and ends every queued and
+running sequence with ``ShuttingDown``.
 
 The loop is the only code that touches the model after warm-up, so no lock
 guards the model; one lock guards the waiting queue.
@@ -25,16 +34,22 @@ import collections
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from llm.engine.batch import RunningBatch
+from llm.engine.prefill import ChunkedPrefill
 from llm.engine.sampling import sample_next_tokens
 from llm.engine.sequence import Event, Sequence
 from llm.errors import DeadlineExceeded, QueueFull, ShuttingDown
 
 logger = logging.getLogger(__name__)
+
+PREFILL_CHUNK = "prefill_chunk"
+DECODE = "decode"
+# Called on the scheduler thread just before each step's model call: (step index, kind, sequences in it).
+StepListener = Callable[[int, str, list[Sequence]], None]
 
 
 class ContinuousBatchingScheduler:
@@ -45,19 +60,27 @@ class ContinuousBatchingScheduler:
         max_batch_size: int,
         max_queue_size: int,
         timeout_s: float,
+        prefill_chunk_tokens: int = 256,
         suppress_ids: torch.Tensor | None = None,
         metrics: Any = None,
     ) -> None:
+        if prefill_chunk_tokens < 1:
+            raise ValueError(f"prefill_chunk_tokens must be 1 or more, got {prefill_chunk_tokens}.")
         self.max_batch_size = max_batch_size
         self.max_queue_size = max_queue_size
         self.timeout_s = timeout_s
+        self.prefill_chunk_tokens = prefill_chunk_tokens
         self.metrics = metrics  # a ServiceMetrics, attached by the HTTP layer; optional
+        self.step_index = 0  # step boundaries passed so far; read by ``cancel``
         self._batch = RunningBatch(model, pad_token_id)
         self._suppress_ids = suppress_ids
         self._running: list[Sequence] = []
+        self._prefilling: ChunkedPrefill | None = None  # its ``rows`` are the sequences being prefilled
+        self._prefill_next = True  # which kind of step goes first when both have work
         self._waiting: collections.deque[Sequence] = collections.deque()
         self._lock = threading.Condition()
         self._closing = False
+        self._step_listeners: list[StepListener] = []
         self._thread = threading.Thread(target=self._loop, name="llm-scheduler", daemon=True)
         self._thread.start()
 
@@ -65,7 +88,9 @@ class ContinuousBatchingScheduler:
 
     @property
     def num_running(self) -> int:
-        return len(self._running)
+        """Sequences on the model: the running batch and the group being prefilled."""
+        prefilling = self._prefilling
+        return len(self._running) + (len(prefilling.rows) if prefilling is not None else 0)
 
     @property
     def num_waiting(self) -> int:
@@ -76,7 +101,7 @@ class ContinuousBatchingScheduler:
         with self._lock:
             if self._closing:
                 raise ShuttingDown()
-            free_slots = self.max_batch_size - len(self._running)
+            free_slots = self.max_batch_size - self.num_running
             if len(self._waiting) >= self.max_queue_size + max(free_slots, 0):
                 raise QueueFull(len(self._waiting))
             if self.timeout_s:
@@ -84,13 +109,21 @@ class ContinuousBatchingScheduler:
             self._waiting.append(sequence)
             self._lock.notify()
 
-    def wake(self) -> None:
-        """Make the loop look at the queue now (after a cancellation, say)."""
+    def cancel(self, sequence: Sequence) -> None:
+        """The sequence's client is gone: it leaves at the next step boundary, queued or running."""
+        sequence.cancel()
+        # Read after the flag is set: a step that begins later sees the flag, so the sequence
+        # takes part in no step after ``cancelled_at_step``.
+        sequence.cancelled_at_step = self.step_index
         with self._lock:
             self._lock.notify()
 
+    def add_step_listener(self, listener: StepListener) -> None:
+        """Call ``listener(step_index, kind, sequences)`` before each step (on the scheduler thread; keep it quick)."""
+        self._step_listeners.append(listener)
+
     def close(self, timeout_s: float = 10.0) -> None:
-        """Fail running and waiting sequences with ``ShuttingDown`` and stop the thread."""
+        """Stop at the next step boundary, failing running and waiting sequences with ``ShuttingDown``."""
         with self._lock:
             self._closing = True
             self._lock.notify()
@@ -103,30 +136,39 @@ class ContinuousBatchingScheduler:
         with torch.inference_mode():
             while True:
                 with self._lock:
-                    while not self._closing and not self._waiting and not self._running:
+                    while not self._closing and not self._waiting and not self._has_work():
                         self._lock.wait()
                     if self._closing:
                         break
-                    admitted = self._admit(time.perf_counter())
+                    self.step_index += 1
+                    now = time.perf_counter()
+                    self._drop_waiting(now)
+                    if self._prefilling is None:
+                        self._start_prefill(now)
                 try:
-                    if admitted:
-                        self._prefill(admitted)
-                    if self._running:
-                        self._step()
+                    self._drop_running(now)
+                    self._step()
                 except Exception as exc:  # a bug or an OOM: fail this batch, keep serving
-                    logger.exception("Generation step failed; failing the %d requests in the batch", self.num_running)
-                    self._fail_all(self._running, exc)
-                    self._running = []
+                    on_model = self._on_model()
+                    logger.exception("Generation step failed; failing the %d requests on the model", len(on_model))
+                    self._fail_all(on_model, exc)
+                    self._running, self._prefilling = [], None
                     self._batch.keep([])
         now = time.perf_counter()
         with self._lock:
             waiting, self._waiting = list(self._waiting), collections.deque()
-        self._fail_all(self._running + waiting, ShuttingDown(), now)
-        self._running = []
+        self._fail_all(self._on_model() + waiting, ShuttingDown(), now)
+        self._running, self._prefilling = [], None
         self._batch.keep([])
 
-    def _admit(self, now: float) -> list[Sequence]:
-        """Under the lock: expire and drop waiting sequences, then take as many as fit."""
+    def _has_work(self) -> bool:
+        return bool(self._running) or self._prefilling is not None
+
+    def _on_model(self) -> list[Sequence]:
+        return self._running + (self._prefilling.rows if self._prefilling is not None else [])
+
+    def _drop_waiting(self, now: float) -> None:
+        """Under the lock: drop waiting sequences that were cancelled or ran past their deadline."""
         kept: collections.deque[Sequence] = collections.deque()
         gone: list[tuple[Sequence, list[Event]]] = []
         for sequence in self._waiting:
@@ -138,30 +180,87 @@ class ContinuousBatchingScheduler:
             else:
                 kept.append(sequence)
         self._waiting = kept
+        for sequence, events in gone:  # after the queue changed, so the counts are right when they arrive
+            self._release(sequence, events, now)
+
+    def _start_prefill(self, now: float) -> None:
+        """Under the lock: admit waiting sequences into free slots as a new prefill group."""
+        room = min(self.max_batch_size - len(self._running), self.prefill_chunk_tokens)
         admitted = []
-        while self._waiting and len(self._running) + len(admitted) < self.max_batch_size:
+        while self._waiting and len(admitted) < room:
             sequence = self._waiting.popleft()
             sequence.timings.admitted = now
             admitted.append(sequence)
-        for sequence, events in gone:  # after the queue changed, so the counts are right when they arrive
-            self._release(sequence, events, now)
-        return admitted
+        if admitted:
+            self._prefilling = self._batch.prefill(
+                [s.prompt_ids for s in admitted], self.prefill_chunk_tokens, rows=admitted
+            )
 
-    def _prefill(self, admitted: list[Sequence]) -> None:
-        try:
-            cache, mask, positions, logits = self._batch.prefill([s.prompt_ids for s in admitted])
-        except Exception as exc:
-            logger.exception("Prefill failed for %d requests", len(admitted))
-            self._fail_all(admitted, exc)
-            return
-        tokens = self._sample(logits, admitted)
-        self._batch.merge(cache, mask, positions)
-        self._running.extend(admitted)
-        # Only the new rows got a token; the others keep theirs for the decode step.
-        first_new = len(self._running) - len(admitted)
-        self._deliver(tokens, time.perf_counter(), first_row=first_new)
+    def _drop_running(self, now: float) -> None:
+        """Retire prefilling and running sequences that were cancelled or ran past their deadline."""
+        group = self._prefilling
+        if group is not None:
+            keep = self._live_rows(group.rows, now)
+            if len(keep) < len(group.rows):
+                if keep:
+                    group.keep(keep)
+                else:
+                    self._prefilling = None
+        keep = self._live_rows(self._running, now)
+        if len(keep) < len(self._running):
+            self._running = [self._running[row] for row in keep]
+            self._batch.keep(keep)
+
+    def _live_rows(self, sequences: list[Sequence], now: float) -> list[int]:
+        """The rows to keep; the others are released (cancelled: silently; past the deadline: 504)."""
+        keep = []
+        for row, sequence in enumerate(sequences):
+            if sequence.cancelled:
+                self._release(sequence, [], now)
+            elif sequence.deadline is not None and now >= sequence.deadline:
+                error = DeadlineExceeded(self.timeout_s, "was still generating")
+                self._release(sequence, sequence.fail(error, now), now)
+            else:
+                keep.append(row)
+        return keep
 
     def _step(self) -> None:
+        """One model call: a prefill chunk or a decode step, taking turns when both have work."""
+        prefill = self._prefilling is not None and (self._prefill_next or not self._running)
+        if prefill:
+            self._prefill_chunk()
+        elif self._running:
+            self._decode()
+        self._prefill_next = not prefill
+
+    def _notify(self, kind: str, sequences: list[Sequence]) -> None:
+        for listener in self._step_listeners:
+            listener(self.step_index, kind, sequences)
+        if self.metrics is not None:
+            self.metrics.observe_engine_step(kind)
+
+    def _prefill_chunk(self) -> None:
+        group = self._prefilling
+        self._notify(PREFILL_CHUNK, list(group.rows))
+        try:
+            logits = group.step()
+        except Exception as exc:
+            logger.exception("Prefill failed for %d requests", len(group.rows))
+            self._prefilling = None
+            self._fail_all(group.rows, exc)
+            return
+        if logits is None:
+            return
+        tokens = self._sample(logits, group.rows)
+        self._batch.merge(*group.result())
+        first_new = len(self._running)
+        self._running.extend(group.rows)
+        self._prefilling = None
+        # Only the new rows got a token; the others keep theirs for the decode step.
+        self._deliver(tokens, time.perf_counter(), first_row=first_new)
+
+    def _decode(self) -> None:
+        self._notify(DECODE, list(self._running))
         tokens = [s.output_ids[-1] for s in self._running]
         if self.metrics is not None:
             self.metrics.observe_step(len(tokens))

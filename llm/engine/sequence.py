@@ -75,6 +75,7 @@ class Sequence:
         self.finish_reason: FinishReason | None = None
         self.done = False
         self._cancelled = threading.Event()
+        self.cancelled_at_step: int | None = None  # the scheduler's step index when it was cancelled
         # Distinct ids seen (prompt + output), for the repetition penalty.
         self._seen = set(prompt_ids)
         self._seen_tensor: torch.Tensor | None = None

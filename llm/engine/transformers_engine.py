@@ -50,7 +50,7 @@ class TransformersEngine(Engine):
 
     # --- start-up -----------------------------------------------------------------------------
 
-    def load(self) -> None:
+    def _load(self) -> None:
         config = self.config
         if config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
@@ -73,10 +73,10 @@ class TransformersEngine(Engine):
             max_batch_size=config.max_batch_size,
             max_queue_size=config.max_queue_size,
             timeout_s=config.request_timeout_s,
+            prefill_chunk_tokens=config.prefill_chunk_tokens,
             suppress_ids=torch.tensor(suppress, dtype=torch.long) if suppress else None,
             metrics=self._metrics,
         )
-        self._loaded = True
 
     def _prepack(self) -> None:
         from llm.engine.cpu_kernels import prepack_linears, prepack_supported
@@ -88,10 +88,8 @@ class TransformersEngine(Engine):
         count = prepack_linears(self.model)
         logger.info("Prepacked %d linear layers for oneDNN in %.1fs", count, time.perf_counter() - started)
 
-    def warm_up(self) -> None:
-        """One short greedy generation through the scheduler (blocking), then ready."""
-        if not self._loaded:
-            raise ModelNotReady("The model is not loaded.")
+    def _warm_up(self) -> None:
+        """One short greedy generation through the scheduler (blocking)."""
         started = time.perf_counter()
         done = threading.Event()
         outcome: list[Any] = []
@@ -105,16 +103,14 @@ class TransformersEngine(Engine):
         done.wait()
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
-        self._ready = True
-        logger.info("Warm-up generation took %.2fs; ready", time.perf_counter() - started)
+        logger.info("Warm-up generation took %.2fs", time.perf_counter() - started)
 
     def attach_metrics(self, metrics: Any) -> None:
         self._metrics = metrics
         if self.scheduler is not None:
             self.scheduler.metrics = metrics
 
-    def close(self) -> None:
-        super().close()
+    def _drain(self) -> None:
         if self.scheduler is not None:
             self.scheduler.close()
 
@@ -129,15 +125,15 @@ class TransformersEngine(Engine):
         return self.scheduler.num_waiting if self.scheduler else 0
 
     def submit(self, request: ChatCompletionRequest) -> RequestHandle:
-        if not self._ready:
-            raise ModelNotReady()
+        error = self.not_ready_error()
+        if error is not None:
+            raise error
         handle = RequestHandle()
         sequence = self._sequence(request, handle.push)
         scheduler = self.scheduler
 
         def cancel() -> None:
-            sequence.cancel()
-            scheduler.wake()
+            scheduler.cancel(sequence)
 
         handle.set_canceller(cancel)
         scheduler.submit(sequence)

@@ -131,12 +131,13 @@ class FailingStreamEngine(Engine):
 
     def __init__(self) -> None:
         super().__init__("failing")
-        self._loaded = self._ready = True
+        self.load()
+        self.warm_up()
 
-    def load(self) -> None:
+    def _load(self) -> None:
         pass
 
-    def warm_up(self) -> None:
+    def _warm_up(self) -> None:
         pass
 
     def submit(self, request):

@@ -25,22 +25,33 @@ class BrokenEngine(Engine):
 
     def __init__(self) -> None:
         super().__init__("broken")
-        self._loaded = self._ready = True
+        self.load()
+        self.warm_up()
 
-    def load(self) -> None:
+    def _load(self) -> None:
         pass
 
-    def warm_up(self) -> None:
+    def _warm_up(self) -> None:
         pass
 
     def submit(self, request: ChatCompletionRequest) -> RequestHandle:
         raise RuntimeError("secret internal detail")
 
 
-class LoadingEngine(BrokenEngine):
+class LoadingEngine(Engine):
+    """Still loading its weights: never ready."""
+
     def __init__(self) -> None:
-        super().__init__()
-        self._loaded = self._ready = False
+        super().__init__("loading")
+
+    def _load(self) -> None:
+        pass
+
+    def _warm_up(self) -> None:
+        pass
+
+    def submit(self, request: ChatCompletionRequest) -> RequestHandle:
+        raise AssertionError("never called: the server refuses requests before the engine is ready")
 
 
 def assert_error(response, status: int, error_type: str, fragment: str) -> dict:
