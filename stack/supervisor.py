@@ -108,8 +108,8 @@ class Supervisor:
                 del self._starting[name]
                 logger.info("%s is ready again at %s (restart %d)", name, running.service.url, running.restart)
             elif starting is not None and now > starting.deadline:
-                self._crashed(name, f"not ready {running.service.startup_timeout_s:.0f} s after restart "
-                                    f"{running.restart}, stopped")
+                self._crashed(name, f"not ready {running.service.startup_timeout_s:g} s after restart "
+                                    f"{running.restart}")
         for name, due in list(self._due.items()):
             if self.clock() >= due:
                 del self._due[name]

@@ -175,6 +175,14 @@ def flag_service(name: str, tmp_path, flag) -> Service:
                    url=f"http://127.0.0.1:{port}", cwd=tmp_path)
 
 
+def hang_on_start_after(service: Service, flag) -> None:
+    """From when ``flag`` exists, a new start of ``service`` runs but never answers its health check."""
+    service.command = [sys.executable, "-c",
+                       f"import os, sys, time\nif os.path.exists({str(flag)!r}): time.sleep(600)\n"
+                       f"os.execv(sys.executable, [sys.executable, '-m', 'http.server', '{service.port}', "
+                       "'--bind', '127.0.0.1'])"]
+
+
 def supervise_until(supervisor: Supervisor, condition, timeout_s: float = 30.0, each_tick=lambda: None):
     """Tick the supervisor as `make run`'s loop does until ``condition()`` holds."""
     deadline = time.monotonic() + timeout_s
@@ -251,6 +259,21 @@ def test_no_restarts_allowed_gives_up_at_the_first_crash(tmp_path):
             supervise_until(supervisor, lambda: False)
 
 
+def test_a_restart_that_never_gets_healthy_is_stopped_and_counted_as_a_crash(tmp_path):
+    hang = tmp_path / "hang"
+    web = http_server("web", tmp_path, startup_timeout_s=1.5)
+    hang_on_start_after(web, hang)
+    with Stack([web], log_dir=tmp_path / "logs") as stack:
+        supervisor = Supervisor(stack, RestartPolicy(max_restarts=1, first_delay_s=0.05))
+        hang.touch()
+        os.kill(stack.running["web"].process.pid, signal.SIGKILL)
+        supervise_until(supervisor, lambda: "web" in stack.running)
+        hanging = stack.running["web"].process
+        with pytest.raises(GaveUp, match=r"^web stopped \(not ready 1.5 s after restart 1\) and it stopped 2 times"):
+            supervise_until(supervisor, lambda: False)
+        assert hanging.poll() is not None, "the restart that never got healthy is still running"
+
+
 def test_crashes_older_than_the_window_are_forgotten(tmp_path, caplog):
     now = [1000.0]
     with Stack([http_server("web", tmp_path)], log_dir=tmp_path / "logs") as stack:
@@ -283,11 +306,9 @@ def test_ctrl_c_stops_everything_cleanly_during_a_backoff(tmp_path):
 
 
 def test_ctrl_c_stops_everything_cleanly_mid_restart(tmp_path):
-    hang = tmp_path / "hang"  # once it exists, a new start of `web` never gets healthy
+    hang = tmp_path / "hang"
     web, other = http_server("web", tmp_path), http_server("other", tmp_path)
-    web.command = [sys.executable, "-c",
-                   f"import os, sys, time\nif os.path.exists({str(hang)!r}): time.sleep(600)\n"
-                   f"os.execv(sys.executable, [sys.executable, '-m', 'http.server', '{web.port}', '--bind', '127.0.0.1'])"]
+    hang_on_start_after(web, hang)
     with Supervised(tmp_path, [web, other], RestartPolicy(first_delay_s=0.05)) as supervised:
         first = supervised.pids()["web"]
         hang.touch()
