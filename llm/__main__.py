@@ -15,6 +15,7 @@ warm-up generation does not stop the process: /ready stays 503 with the reason.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from typing import Sequence
@@ -68,6 +69,10 @@ def serve(args: argparse.Namespace) -> int:
 
     engine = TransformersEngine(config)
     engine.load()  # before listening: a bad model fails fast, with one sentence
+    # What is loaded now (torch, transformers, the model) lives as long as the process: keep it out of
+    # the garbage collector. No collector pass walks it while serving, and the interpreter's last
+    # collection at exit skips it: without this, exiting after SIGTERM took 10-20 s on 2 cores.
+    gc.freeze()
     return server.run(config, engine)
 
 
