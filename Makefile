@@ -57,6 +57,13 @@ test-stories: rasa-model ## (designers) run rasa_project/tests/test_stories.yml 
 nlu-report: setup ## (designers) cross-validated F1 per intent and a confusion matrix image (NLU_FOLDS=3, minutes)
 	@RASA=$(RASA) $(PY) -m scripts.designer nlu-report $(RASA_PROJECT) --folds $(NLU_FOLDS)
 
+.PHONY: nlu-holdout faq-threshold
+nlu-holdout: rasa-model ## (designers) which response/action each held-out utterance reaches, scored against the targets
+	@RASA=$(RASA) $(PY) -m scripts.designer holdout $(RASA_PROJECT) --model $(RASA_PROJECT)/models/assistant.tar.gz
+
+faq-threshold: setup ## (designers) cross-validate the FAQ confidence gate's threshold on data/nlu (NLU_FOLDS=3, minutes)
+	@RASA=$(RASA) $(PY) -m scripts.designer faq-threshold $(RASA_PROJECT) --folds $(NLU_FOLDS)
+
 shell: rasa-model ## (designers) talk to the assistant in the terminal (start `make run` first for custom actions)
 	@cd rasa_project && $(RASA_ENV) $(RASA) shell --model models/assistant.tar.gz
 

@@ -3,13 +3,17 @@
     python -m scripts.designer validate rasa_project
     python -m scripts.designer test-stories rasa_project --model rasa_project/models/assistant.tar.gz
     python -m scripts.designer nlu-report rasa_project --folds 3
+    python -m scripts.designer holdout rasa_project --model rasa_project/models/assistant.tar.gz
 
 Each runs Rasa's own command (the Rasa of $RASA, default .venv-rasa/bin/rasa) and, when it
 finds a mistake, says where as ``file:line: what`` (the form editors and CI annotate):
 - validate: YAML that does not parse, then `rasa data validate` (domain, NLU, stories,
   rules) and story structure conflicts, which plain `rasa data validate` only warns about;
 - test-stories: the test story whose prediction was wrong;
-- nlu-report: cross-validated F1 per intent, and where the confusion matrix image is.
+- nlu-report: cross-validated F1 per intent, and where the confusion matrix image is;
+- holdout: which handler (response or action) each utterance of tests/nlu_holdout.yml reaches
+  when it opens a fresh conversation with the trained model, scored against the targets below;
+  fails when one is missed.
 """
 
 from __future__ import annotations
@@ -179,11 +183,332 @@ def nlu_report(project: Path, folds: int, out: Path) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- holdout: the handler each turn reaches
+
+# What a user message should run, by its intent in tests/nlu_holdout.yml (faq/<key>: utter_faq/<key>).
+EXPECTED_HANDLER = {
+    "greet": "utter_greet",
+    "goodbye": "utter_goodbye",
+    "thank": "utter_youre_welcome",
+    "bot_challenge": "utter_iamabot",
+    "human_handoff": "action_human_handoff",
+    "check_order_status": "order_status_form",
+    "open_question": "action_llm_response",
+    # affirm / deny only mean something as the answer to "anything else?" (rules.yml): they are
+    # sent after a store-policy question that the assistant answered with utter_anything_else.
+    "affirm": "utter_what_else",
+    "deny": "utter_goodbye",
+}
+ANSWERS_TO_ANYTHING_ELSE = ("affirm", "deny")
+OPENING_BEFORE_ANYTHING_ELSE = "what is your return policy?"  # a training example -> utter_faq, utter_anything_else
+LLM_ACTION = "action_llm_response"
+# Targets (issue 11, item 5): share of held-out utterances that reach the right handler.
+HOLDOUT_TARGETS = {"overall": 0.92, "open_to_llm": 0.90, "in_domain": 0.92}
+HOLDOUT_MAX_OPEN_TO_FAQ = 0.05
+
+
+def holdout_examples(path: Path) -> list[tuple[str, str]]:
+    """(intent, text) for every example of an NLU YAML file, entity annotations removed."""
+    pairs = []
+    for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
+        if "intent" not in block:
+            continue
+        for line in block.get("examples", "").splitlines():
+            if line.strip().startswith("- "):
+                text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line.strip()[2:].strip())
+                pairs.append((block["intent"], text))
+    return pairs
+
+
+def expected_handler(intent: str) -> str:
+    return f"utter_{intent}" if intent.startswith("faq/") else EXPECTED_HANDLER[intent]
+
+
+def _route_in_rasa(model: Path, project: Path, texts: list[list[str]]) -> list[dict]:
+    """Runs inside Rasa's Python: each conversation (a list of user texts) starts fresh; for its
+    last text, what the model does next: the first action predicted and, for utter_faq, the response
+    the ResponseSelector chose. Only NLU and the policies run: no action is executed."""
+    import asyncio
+    import logging
+
+    logging.disable(logging.WARNING)
+    sys.path.insert(0, str(project))  # custom NLU components (components.*), as `rasa` with cwd=project
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import UserMessage
+    from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    agent = Agent.load(str(model))
+    processor, domain = agent.processor, agent.domain
+
+    def next_action(tracker) -> str:
+        scores = processor.predict_next_with_tracker(tracker)["scores"]
+        return max(scores, key=lambda s: s["score"])["action"]
+
+    async def run() -> list[dict]:
+        results = []
+        for number, conversation in enumerate(texts):
+            tracker = DialogueStateTracker.from_events(
+                f"holdout-{number}", [ActionExecuted("action_session_start"), SessionStarted(),
+                                      ActionExecuted("action_listen")], domain.slots)
+            for turn, text in enumerate(conversation):
+                parse = await processor.parse_message(UserMessage(text))
+                tracker.update(UserUttered(text, parse["intent"], parse["entities"], parse), domain)
+                actions: list[str] = []
+                while len(actions) < 6:
+                    action = next_action(tracker)
+                    actions.append(action)
+                    if action == "action_listen" or turn == len(conversation) - 1:
+                        break
+                    tracker.update(ActionExecuted(action), domain)
+                if turn < len(conversation) - 1:
+                    tracker.update(ActionExecuted("action_listen"), domain)
+            handler = actions[0]
+            selector = (parse.get("response_selector") or {})
+            selected = (selector.get("faq") or selector.get("default") or {}).get("response") or {}
+            if handler == "utter_faq" and selected.get("intent_response_key"):
+                handler = f"utter_{selected['intent_response_key']}"
+            results.append({
+                "text": conversation[-1], "handler": handler, "before": actions if len(conversation) > 1 else [],
+                "intent": parse["intent"].get("name"), "intent_confidence": parse["intent"].get("confidence"),
+                "faq_response": selected.get("intent_response_key"),
+                "faq_confidence": selected.get("confidence"),
+            })
+        return results
+
+    return asyncio.run(run())
+
+
+def rasa_python() -> str:
+    rasa = Path(rasa_command())
+    return str(rasa.with_name("python"))
+
+
+def route_holdout(project: Path, model: Path, holdout: Path) -> list[dict]:
+    """Each held-out example with the handler it reaches (see _route_in_rasa), run in Rasa's venv."""
+    examples = holdout_examples(holdout)
+    conversations = [[OPENING_BEFORE_ANYTHING_ELSE, text] if intent in ANSWERS_TO_ANYTHING_ELSE else [text]
+                     for intent, text in examples]
+    request = json.dumps({"model": str(model), "project": str(project), "conversations": conversations})
+    result = subprocess.run(
+        [rasa_python(), "-c", "import json, pathlib, sys; from scripts.designer import _route_in_rasa; "
+         "r = json.load(sys.stdin); rows = _route_in_rasa(pathlib.Path(r['model']), pathlib.Path(r['project']), "
+         "r['conversations']); print('\\n@@RESULTS@@' + json.dumps(rows))"],
+        input=request, cwd=REPO, capture_output=True, text=True,
+        env={**os.environ, **RASA_ENV, "PYTHONPATH": os.pathsep.join([str(REPO), str(project)])})
+    marker = result.stdout.rfind("@@RESULTS@@")
+    if result.returncode != 0 or marker < 0:
+        raise RuntimeError(f"routing the held-out set through Rasa failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    routed = json.loads(result.stdout[marker + len("@@RESULTS@@"):])
+    for (intent, _), row in zip(examples, routed):
+        row["expected_intent"] = intent
+        row["expected"] = expected_handler(intent)
+        row["correct"] = row["handler"] == row["expected"]
+    return routed
+
+
+def holdout_scores(rows: list[dict]) -> dict:
+    """overall, open_to_llm, in_domain, open_to_faq (shares) and per-intent counts."""
+    def share(selected, hit) -> float:
+        selected = list(selected)
+        return sum(1 for r in selected if hit(r)) / len(selected) if selected else 0.0
+
+    open_rows = [r for r in rows if r["expected_intent"] == "open_question"]
+    domain_rows = [r for r in rows if r["expected_intent"] != "open_question"]
+    per_intent: dict[str, list[int]] = {}
+    for r in rows:
+        counts = per_intent.setdefault(r["expected_intent"], [0, 0])
+        counts[0] += r["correct"]
+        counts[1] += 1
+    return {
+        "overall": share(rows, lambda r: r["correct"]),
+        "open_to_llm": share(open_rows, lambda r: r["handler"] == LLM_ACTION),
+        "in_domain": share(domain_rows, lambda r: r["correct"]),
+        "open_to_faq": share(open_rows, lambda r: r["handler"].startswith("utter_faq")),
+        "n": len(rows), "n_open": len(open_rows), "n_in_domain": len(domain_rows),
+        "per_intent": per_intent,
+    }
+
+
+def holdout_misses(scores: dict) -> list[str]:
+    misses = [f"{name} {scores[name]:.3f} < {target:.2f}" for name, target in HOLDOUT_TARGETS.items()
+              if scores[name] < target]
+    if scores["open_to_faq"] > HOLDOUT_MAX_OPEN_TO_FAQ:
+        misses.append(f"open_to_faq {scores['open_to_faq']:.3f} > {HOLDOUT_MAX_OPEN_TO_FAQ:.2f}")
+    return misses
+
+
+def holdout(project: Path, model: Path, holdout_file: Path, out: Path | None) -> int:
+    rows = route_holdout(project, model, holdout_file)
+    scores = holdout_scores(rows)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"scores": scores, "rows": rows}, indent=1))
+    print(f"Held-out utterances ({shown(holdout_file)}), each the first message of a fresh conversation "
+          f"(affirm/deny: the answer to 'anything else?'), scored by the handler it reaches:\n")
+    print(f"{'intent':24} {'right':>5} / {'n':>3}")
+    for intent, (right, n) in sorted(scores["per_intent"].items()):
+        print(f"{intent:24} {right:5d} / {n:3d}")
+    wrong = [r for r in rows if not r["correct"]]
+    if wrong:
+        print("\nWrong handler:")
+        for r in wrong:
+            confidence = (f", faq {r['faq_response']} {r['faq_confidence']:.2f}"
+                          if r["handler"].startswith("utter_faq") and r.get("faq_confidence") is not None else "")
+            print(f"  {r['expected_intent']:20} -> {r['handler']:28} {r['text']!r} "
+                  f"(intent {r['intent']} {r['intent_confidence']:.2f}{confidence})")
+    print(f"\noverall      {scores['overall']:.3f}  (n={scores['n']}, target >= {HOLDOUT_TARGETS['overall']})")
+    print(f"open -> LLM  {scores['open_to_llm']:.3f}  (n={scores['n_open']}, target >= {HOLDOUT_TARGETS['open_to_llm']})")
+    print(f"in-domain    {scores['in_domain']:.3f}  (n={scores['n_in_domain']}, target >= {HOLDOUT_TARGETS['in_domain']})")
+    print(f"open -> FAQ  {scores['open_to_faq']:.3f}  (target <= {HOLDOUT_MAX_OPEN_TO_FAQ})")
+    misses = holdout_misses(scores)
+    if misses:
+        return fail("holdout: below target: " + "; ".join(misses))
+    return 0
+
+
+# ---------------------------------------------------------------- faq-threshold: pick FaqConfidenceGate's threshold
+
+GATE_COMPONENT = "components.faq_gate.FaqConfidenceGate"
+
+
+def _cross_validate_in_rasa(project: Path, folds: int, workdir: Path, seed: int = 42) -> list[dict]:
+    """Runs inside Rasa's Python. Splits data/nlu (stratified by intent, faq/<key> kept whole) into
+    folds; for each, trains an NLU model on the rest with the project's pipeline, the gate switched
+    off (threshold 0), and parses the fold: the intent, and what the ResponseSelector chose with
+    which confidence. Never looks at tests/nlu_holdout.yml."""
+    import asyncio
+    import logging
+    import random
+
+    logging.disable(logging.WARNING)
+    sys.path.insert(0, str(project))
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import UserMessage
+    from rasa.model_training import train_nlu
+
+    blocks, regexes = {}, []
+    for path in sorted((project / "data" / "nlu").glob("*.yml")):
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
+            if "intent" in block:
+                blocks.setdefault(block["intent"], []).extend(
+                    line.strip()[2:].strip() for line in block.get("examples", "").splitlines()
+                    if line.strip().startswith("- "))
+            else:
+                regexes.append(block)
+    config = yaml.safe_load((project / "config.yml").read_text(encoding="utf-8"))
+    for component in config["pipeline"]:
+        if component["name"] == GATE_COMPONENT:
+            component["threshold"] = 0.0
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    rng = random.Random(seed)
+    fold_of = {}
+    for intent, texts in blocks.items():
+        order = list(range(len(texts)))
+        rng.shuffle(order)
+        for rank, index in enumerate(order):
+            fold_of[(intent, index)] = rank % folds
+
+    def plain(text: str) -> str:
+        return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+
+    rows = []
+    for fold in range(folds):
+        train = {"version": "3.1", "nlu": regexes + [
+            {"intent": intent, "examples": "".join(f"- {t}\n" for i, t in enumerate(texts) if fold_of[(intent, i)] != fold)}
+            for intent, texts in blocks.items()]}
+        (workdir / f"train-{fold}.yml").write_text(yaml.safe_dump(train, sort_keys=False, width=1000))
+        model = train_nlu(str(workdir / "config.yml"), str(workdir / f"train-{fold}.yml"), str(workdir / "models"),
+                          fixed_model_name=f"fold-{fold}", domain=str(project / "domain"))
+        agent = Agent.load(model)
+
+        async def parse_fold() -> None:
+            for intent, texts in blocks.items():
+                for i, text in enumerate(texts):
+                    if fold_of[(intent, i)] != fold:
+                        continue
+                    parse = await agent.processor.parse_message(UserMessage(plain(text)))
+                    selector = parse.get("response_selector") or {}
+                    selected = (selector.get("faq") or selector.get("default") or {}).get("response") or {}
+                    rows.append({"fold": fold, "text": plain(text), "expected_intent": intent,
+                                 "intent": parse["intent"].get("name"),
+                                 "intent_confidence": parse["intent"].get("confidence"),
+                                 "faq_response": selected.get("intent_response_key"),
+                                 "faq_confidence": selected.get("confidence")})
+
+        asyncio.run(parse_fold())
+    return rows
+
+
+def gate_score(row: dict, joint: bool) -> float | None:
+    """What FaqConfidenceGate compares with its threshold: the ResponseSelector's confidence in the
+    answer it chose, times the intent's confidence when `joint` (use_intent_confidence)."""
+    if row["faq_confidence"] is None:
+        return None
+    return row["faq_confidence"] * (row["intent_confidence"] if joint else 1.0)
+
+
+def gated_outcomes(rows: list[dict], threshold: float, joint: bool = False) -> dict:
+    """With the gate at `threshold`: right store-policy answers, wrong ones, and open questions
+    (and others) whose faq prediction the gate sent to the LLM."""
+    def answered(r) -> bool:
+        score = gate_score(r, joint)
+        return r["intent"] == "faq" and score is not None and score >= threshold
+
+    faq = [r for r in rows if r["expected_intent"].startswith("faq/")]
+    other = [r for r in rows if not r["expected_intent"].startswith("faq/")]
+    return {
+        "faq_right": sum(1 for r in faq if answered(r) and r["faq_response"] == r["expected_intent"]),
+        "faq_wrong_answer": sum(1 for r in faq if answered(r) and r["faq_response"] != r["expected_intent"]),
+        "faq_to_llm": sum(1 for r in faq if r["intent"] == "faq" and not answered(r)),
+        "n_faq": len(faq),
+        "other_to_faq": sum(1 for r in other if answered(r)),
+        "other_saved": sum(1 for r in other if r["intent"] == "faq" and not answered(r)),
+        "n_other": len(other),
+    }
+
+
+def faq_threshold(project: Path, folds: int, out: Path) -> int:
+    request = json.dumps({"project": str(project), "folds": folds, "workdir": str(out)})
+    result = subprocess.run(
+        [rasa_python(), "-c", "import json, pathlib, sys; from scripts.designer import _cross_validate_in_rasa; "
+         "r = json.load(sys.stdin); rows = _cross_validate_in_rasa(pathlib.Path(r['project']), r['folds'], "
+         "pathlib.Path(r['workdir'])); print('\\n@@RESULTS@@' + json.dumps(rows))"],
+        input=request, cwd=REPO, capture_output=True, text=True,
+        env={**os.environ, **RASA_ENV, "PYTHONPATH": os.pathsep.join([str(REPO), str(project)])})
+    marker = result.stdout.rfind("@@RESULTS@@")
+    if result.returncode != 0 or marker < 0:
+        print((result.stdout + result.stderr)[-4000:])
+        return fail("faq-threshold: cross-validation failed (above).")
+    rows = json.loads(result.stdout[marker + len("@@RESULTS@@"):])
+    (out / "cross_validation.json").write_text(json.dumps(rows, indent=1))
+    print(f"{folds}-fold cross-validation on data/nlu (not the held-out set), gate off: what a gate at each "
+          "threshold would do. A wrong handler costs 1, whether a policy answer withheld (-> LLM), "
+          "a wrong policy answer, or a policy answer to a non-policy message.\n")
+    for joint, label in ((False, "ResponseSelector confidence (use_intent_confidence: false)"),
+                         (True, "intent confidence x ResponseSelector confidence (use_intent_confidence: true)")):
+        print(f"Gate on the {label}:")
+        print(f"{'threshold':>9} {'faq right':>9} {'faq->LLM':>8} {'faq wrong':>9} {'other->faq':>10} {'errors':>6}")
+        best = None
+        for step in range(0, 20):
+            threshold = step / 20
+            o = gated_outcomes(rows, threshold, joint)
+            errors = o["faq_to_llm"] + o["faq_wrong_answer"] + o["other_to_faq"]
+            print(f"{threshold:9.2f} {o['faq_right']:5d}/{o['n_faq']:<3d} {o['faq_to_llm']:8d} "
+                  f"{o['faq_wrong_answer']:9d} {o['other_to_faq']:6d}/{o['n_other']:<3d} {errors:6d}")
+            if best is None or errors < best[1]:
+                best = (threshold, errors)
+        print(f"fewest wrong handlers at threshold {best[0]:.2f} ({best[1]} of {len(rows)})\n")
+    print(f"Per-example results in {shown(out / 'cross_validation.json')}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.designer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("validate", "test-stories", "nlu-report"):
+    for name in ("validate", "test-stories", "nlu-report", "holdout", "faq-threshold"):
         command = commands.add_parser(name)
         command.add_argument("project", type=Path, help="the Rasa project folder (rasa_project)")
         if name == "test-stories":
@@ -192,6 +517,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "nlu-report":
             command.add_argument("--folds", type=int, default=3)
             command.add_argument("--out", type=Path, help="default: PROJECT/results/nlu-report")
+        if name == "faq-threshold":
+            command.add_argument("--folds", type=int, default=3)
+            command.add_argument("--out", type=Path, help="default: PROJECT/results/faq-threshold")
+        if name == "holdout":
+            command.add_argument("--model", type=Path, required=True)
+            command.add_argument("--holdout", type=Path, help="default: PROJECT/tests/nlu_holdout.yml")
+            command.add_argument("--out", type=Path, help="also write every routed example as JSON here")
     args = parser.parse_args(argv)
     project = args.project.resolve()
     if not (project / "domain").exists() and not (project / "domain.yml").exists():
@@ -201,6 +533,11 @@ def main(argv: list[str] | None = None) -> int:
         return validate(project)
     if args.command == "test-stories":
         return test_stories(project, args.model.resolve(), (args.out or project / "results" / "core").resolve())
+    if args.command == "holdout":
+        return holdout(project, args.model.resolve(), (args.holdout or project / "tests" / "nlu_holdout.yml").resolve(),
+                       args.out)
+    if args.command == "faq-threshold":
+        return faq_threshold(project, args.folds, (args.out or project / "results" / "faq-threshold").resolve())
     return nlu_report(project, args.folds, (args.out or project / "results" / "nlu-report").resolve())
 
 
