@@ -20,6 +20,7 @@ WORKDIR /project
 COPY rasa_project/config.yml ./config.yml
 COPY rasa_project/domain ./domain
 COPY rasa_project/data ./data
+COPY rasa_project/components ./components
 RUN /opt/rasa/bin/rasa train --fixed-model-name assistant --out /models --quiet
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -35,6 +36,7 @@ COPY rasa_project/credentials.yml rasa_project/endpoints.yml /app/
 # The project's channel connectors, named in credentials.yml as connectors.*, and the privacy
 # package they import (log masking); Rasa puts its working directory /app on sys.path.
 COPY rasa_project/connectors /app/connectors
+COPY rasa_project/components /app/components
 COPY privacy /app/privacy
 # endpoints.yml sends ${ACTION_SERVER_TOKEN} to the action server: Rasa does not start without
 # it in its environment. HOME=/tmp: Rasa writes a small global config there; /tmp is the only
