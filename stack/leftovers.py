@@ -32,8 +32,9 @@ class Origin:
                                     "started": round(self.started), "owner": self.owner})}
 
 
-def listening_inodes(port: int, proc: Path = PROC) -> set[str]:
-    inodes = set()
+def sockets_on(port: int, proc: Path = PROC) -> list[tuple[str, str]]:
+    """(state, inode) of every TCP socket whose local port is ``port`` (/proc/net/tcp's hex state: 0A is LISTEN)."""
+    found = []
     for table in ("tcp", "tcp6"):
         try:
             rows = (proc / "net" / table).read_text().splitlines()[1:]
@@ -41,9 +42,13 @@ def listening_inodes(port: int, proc: Path = PROC) -> set[str]:
             continue
         for row in rows:
             fields = row.split()
-            if len(fields) > 9 and fields[3] == LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    return inodes
+            if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.append((fields[3], fields[9]))
+    return found
+
+
+def listening_inodes(port: int, proc: Path = PROC) -> set[str]:
+    return {inode for state, inode in sockets_on(port, proc) if state == LISTEN}
 
 
 def pids_listening_on(port: int, proc: Path = PROC) -> list[int]:
@@ -105,7 +110,10 @@ def describe_holder(port: int, proc: Path = PROC) -> str:
     """A sentence naming what holds ``port`` and how to stop it."""
     pids = pids_listening_on(port, proc)
     if not pids:
-        return (f"by a process this user cannot see (`sudo ss -ltnp 'sport = :{port}'` names it)")
+        if not listening_inodes(port, proc) and sockets_on(port, proc):
+            return ("by no process: the connections of one that just ended are still closing; "
+                    "try again in a few seconds")
+        return f"by a process this user cannot see (`sudo ss -ltnp 'sport = :{port}'` names it)"
     kill = f"`kill {' '.join(map(str, pids))}`"
     holder = pids[0]
     named = f"pid {holder}" if len(pids) == 1 else f"pids {', '.join(map(str, pids))}"
