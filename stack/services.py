@@ -21,6 +21,8 @@ DEFAULT_LLM_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 # endpoints.yml key -> environment variable. Rasa reads the values from its environment.
 TRACKER_STORE_VARS = {"url": "DB_HOST", "port": "DB_PORT", "username": "DB_USER",
                       "password": "DB_PASSWORD", "db": "DB_NAME", "login_db": "DB_LOGIN_DB"}
+# Without DB_HOST: Rasa's SQL tracker store on a local SQLite file, in WAL mode (no disk wait per commit).
+SQLITE_TRACKER_STORE = "connectors.sqlite_tracker_store.SQLiteTrackerStore"
 LOCK_STORE_VARS = {"url": "REDIS_HOST", "port": "REDIS_PORT", "password": "REDIS_PASSWORD", "db": "REDIS_DB"}
 
 # Rasa Open Source would otherwise ask about, and send, usage telemetry. PYTHONPATH: the
@@ -133,7 +135,7 @@ def store_endpoints(config: StackConfig) -> dict:
     if "DB_HOST" in config.store_vars:
         tracker = {"type": "SQL", "dialect": "postgresql", **from_vars(TRACKER_STORE_VARS)}
     else:
-        tracker = {"type": "SQL", "dialect": "sqlite", "db": str(config.run_dir / "tracker.db")}
+        tracker = {"type": SQLITE_TRACKER_STORE, "db": str(config.run_dir / "tracker.db")}
     stores = {"tracker_store": tracker}
     if "REDIS_HOST" in config.store_vars:
         stores["lock_store"] = {"type": "redis", **from_vars(LOCK_STORE_VARS), "key_prefix": "ridgeline"}
