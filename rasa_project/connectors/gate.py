@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Mapping, Optional, Tex
 
 from typing import TYPE_CHECKING
 
-from connectors import api_guard
+from connectors import action_response_check, api_guard
 from privacy import install_log_masking
 
 if TYPE_CHECKING:  # the gate itself needs neither at run time, so its tests need no Rasa
@@ -152,13 +152,15 @@ class MessageGate:
         """Hook into the Sanic app of ``blueprint`` when the server starts.
 
         The app's agent has the domain with the texts to say; the API guard checks the bodies
-        of Rasa's own HTTP API; and the log masking is installed again, now that Rasa and Sanic
-        have set up every log handler they will use.
+        of Rasa's own HTTP API; action server responses are checked against a schema compiled
+        once; and the log masking is installed again, now that Rasa and Sanic have set up every
+        log handler they will use.
         """
         @blueprint.listener("before_server_start")
         async def on_start(app: Any, _loop: Any) -> None:
             self._app = app
             api_guard.attach(app)
+            action_response_check.install()
             install_log_masking()
 
     def text(self, response: str) -> str:
