@@ -65,6 +65,8 @@ def test_empty_environment_values_are_ignored():
         ({"LLM_CPU_THREADS": "-1"}, "--cpu-threads is -1"),
         ({"LLM_MAX_BATCH_SIZE": "0"}, "--max-batch-size is 0; set it (or LLM_MAX_BATCH_SIZE) to 1 or more"),
         ({"LLM_MAX_QUEUE_SIZE": "-1"}, "--max-queue-size is -1"),
+        ({"LLM_PREFILL_CHUNK_TOKENS": "0"}, "--prefill-chunk-tokens is 0; set it (or LLM_PREFILL_CHUNK_TOKENS) to 1 or more"),
+        ({"LLM_PREFILL_CHUNK_TOKENS": "many"}, "LLM_PREFILL_CHUNK_TOKENS='many' is not an integer"),
         ({"LLM_REQUEST_TIMEOUT_S": "soon"}, "LLM_REQUEST_TIMEOUT_S='soon' is not a number"),
         ({"LLM_REQUEST_TIMEOUT_S": "-5"}, "--request-timeout-s is -5; set it (or LLM_REQUEST_TIMEOUT_S) to 0"),
         ({"LLM_QUANTIZATION": "int4"}, "LLM_QUANTIZATION='int4' is not valid; use one of auto, none, int8, nf4"),
@@ -121,6 +123,12 @@ def test_serving_limits_are_read_from_flags_and_environment():
     assert config.sources["max_queue_size"] == "env LLM_MAX_QUEUE_SIZE"
     defaults = parse()
     assert (defaults.max_batch_size, defaults.max_queue_size, defaults.request_timeout_s) == (16, 64, 120.0)
+
+
+def test_prefill_chunk_size_is_read_from_flag_and_environment():
+    assert parse().prefill_chunk_tokens == 256
+    assert parse(env={"LLM_PREFILL_CHUNK_TOKENS": "64"}).prefill_chunk_tokens == 64
+    assert parse(["--prefill-chunk-tokens", "32"], env={"LLM_PREFILL_CHUNK_TOKENS": "64"}).prefill_chunk_tokens == 32
 
 
 @pytest.mark.parametrize(
