@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from stack.leftovers import origin_of
@@ -54,6 +53,10 @@ def descendants(pid: int) -> set[int]:
     return tree
 
 
+def direct_children(pid: int) -> set[int]:
+    return {child for child in descendants(pid) if (parent_and_state(child) or (0, ""))[0] == pid}
+
+
 class Supervised:
     def __init__(self, root: Path, services: list[Service], policy: RestartPolicy) -> None:
         self.root = root
@@ -76,12 +79,10 @@ class Supervised:
     def pids(self) -> dict[str, int]:
         """The supervisor's children by service name (from the marker every service carries)."""
         named = {}
-        for pid in descendants(self.process.pid):
+        for pid in direct_children(self.process.pid):
             origin = origin_of(pid)
-            if origin is not None and origin.supervisor == self.process.pid and not gone(pid):
-                found = parent_and_state(pid)
-                if found is not None and found[0] == self.process.pid:
-                    named[origin.service] = pid
+            if origin is not None and origin.supervisor == self.process.pid:
+                named[origin.service] = pid
         return named
 
     def wait_for_log(self, text: str, timeout_s: float = 30.0) -> None:

@@ -21,7 +21,7 @@ from stack.leftovers import Origin, describe_holder, pids_listening_on
 from stack.process import free_port, port_is_free
 from stack.services import DEFAULT_RASA_MODEL
 from tests.servers import RASA_TOKEN, domain_responses, say, wait_until
-from tests.stack.supervised import clean_up_after, descendants, gone
+from tests.stack.supervised import clean_up_after, descendants, direct_children, gone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -92,17 +92,6 @@ def ports_free(ports) -> None:
     while (held := busy(ports)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not held, f"ports still taken 10 s after every process exited: {held}"
-
-
-def direct_children(pid: int) -> set[int]:
-    return {child for child in descendants(pid) if _parent(child) == pid}
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return None
 
 
 @pytest.fixture(scope="module")
