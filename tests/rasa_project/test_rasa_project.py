@@ -1,4 +1,5 @@
-"""The Rasa project (rasa_project/): data structure, validation, story tests, NLU holdout.
+"""The Rasa project (rasa_project/): data structure, validation, story tests, NLU holdout
+(by intent, and by the handler each held-out utterance reaches), the FAQ confidence gate.
 
 The fast tests read the YAML with PyYAML only. The slow ones call the Rasa CLI of
 `.venv-rasa` (override with RASA_VENV) against the model that `make rasa-model`
@@ -24,11 +25,12 @@ PROJECT = REPO / "rasa_project"
 MODEL = PROJECT / "models" / "assistant.tar.gz"
 
 MIN_EXAMPLES_PER_INTENT = 20
-# Measured 0.89 intent accuracy and 0.94 response-selection accuracy on the
-# holdout (see rasa_project/tests/nlu_holdout.yml); leave a little room for
-# retraining noise, but catch a real regression.
-MIN_HOLDOUT_INTENT_ACCURACY = 0.85
-MIN_HOLDOUT_RESPONSE_ACCURACY = 0.85
+# Measured 2026-12-02 on the 2-core development machine: 0.936 intent accuracy and 0.954
+# response-selection accuracy on the holdout (313 utterances, rasa_project/tests/nlu_holdout.yml);
+# was 0.89 / 0.94 on the earlier 10-per-intent holdout. Leave a little room for retraining
+# noise, but catch a real regression. The handler targets are further down.
+MIN_HOLDOUT_INTENT_ACCURACY = 0.90
+MIN_HOLDOUT_RESPONSE_ACCURACY = 0.90
 
 # Warnings Rasa 3.6 raises on this project that are not mistakes in the data:
 # * the validator does not know that the form (utter_ask_*) and custom actions
@@ -382,3 +384,139 @@ def test_nlu_generalises_to_the_holdout_set(tmp_path):
             print(f"  {name:20} F1 {row['f1-score']:.3f}  (n={row['support']})")
     assert intents["accuracy"] >= MIN_HOLDOUT_INTENT_ACCURACY
     assert responses["accuracy"] >= MIN_HOLDOUT_RESPONSE_ACCURACY
+
+
+# ---------------------------------------------------------------- the handler each held-out turn reaches
+
+# Issue 11 item 5's targets, scored by the handler (response or action) a held-out utterance
+# reaches as the first message of a fresh conversation (python -m scripts.designer holdout).
+MIN_HOLDOUT_OVERALL = 0.92        # every held-out utterance
+MIN_HOLDOUT_OPEN_TO_LLM = 0.90    # open questions answered by action_llm_response
+MIN_HOLDOUT_IN_DOMAIN = 0.92      # the other intents, faq by its answer (utter_faq/<key>)
+MAX_HOLDOUT_OPEN_TO_FAQ = 0.05    # open questions answered with a canned store-policy text
+
+
+def _row(expected_intent: str, handler: str) -> dict:
+    from scripts.designer import expected_handler
+
+    expected = expected_handler(expected_intent)
+    return {"expected_intent": expected_intent, "expected": expected, "handler": handler,
+            "correct": handler == expected}
+
+
+def test_holdout_scores_count_handlers_not_intents():
+    from scripts.designer import holdout_misses, holdout_scores
+
+    rows = [
+        _row("open_question", "action_llm_response"),
+        _row("open_question", "utter_faq/warranty"),   # the defect: a canned answer to an open question
+        _row("open_question", "utter_greet"),
+        _row("open_question", "action_llm_response"),
+        _row("faq/returns", "utter_faq/returns"),
+        _row("faq/returns", "utter_faq/shipping"),     # right intent, wrong answer: wrong handler
+        _row("faq/payment", "action_llm_response"),
+        _row("check_order_status", "order_status_form"),
+        _row("greet", "utter_greet"),
+        _row("deny", "utter_goodbye"),
+    ]
+    scores = holdout_scores(rows)
+    assert scores["open_to_llm"] == 0.5 and scores["open_to_faq"] == 0.25
+    assert scores["in_domain"] == 4 / 6 and scores["overall"] == 6 / 10
+    assert scores["per_intent"]["faq/returns"] == [1, 2]
+    misses = holdout_misses(scores)
+    assert len(misses) == 4 and any(m.startswith("open_to_faq") for m in misses)
+    perfect = holdout_scores([_row("open_question", "action_llm_response"), _row("thank", "utter_youre_welcome")])
+    assert holdout_misses(perfect) == []
+
+
+def test_the_gate_threshold_outcomes_trade_withheld_answers_against_wrong_ones():
+    from scripts.designer import gated_outcomes
+
+    rows = [
+        {"expected_intent": "faq/returns", "intent": "faq", "faq_response": "faq/returns", "faq_confidence": 0.9},
+        {"expected_intent": "faq/returns", "intent": "faq", "faq_response": "faq/returns", "faq_confidence": 0.4},
+        {"expected_intent": "faq/payment", "intent": "faq", "faq_response": "faq/shipping", "faq_confidence": 0.45},
+        {"expected_intent": "open_question", "intent": "faq", "faq_response": "faq/warranty", "faq_confidence": 0.6},
+        {"expected_intent": "open_question", "intent": "open_question", "faq_response": None, "faq_confidence": None},
+    ]
+    assert gated_outcomes(rows, 0.0) == {"faq_right": 2, "faq_wrong_answer": 1, "faq_to_llm": 0, "n_faq": 3,
+                                         "other_to_faq": 1, "other_saved": 0, "n_other": 2}
+    assert gated_outcomes(rows, 0.5) == {"faq_right": 1, "faq_wrong_answer": 0, "faq_to_llm": 2, "n_faq": 3,
+                                         "other_to_faq": 1, "other_saved": 0, "n_other": 2}
+    assert gated_outcomes(rows, 0.7)["other_saved"] == 1
+
+
+def _rasa_python() -> Path:
+    return _rasa_cli().with_name("python")
+
+
+@pytest.mark.slow
+def test_the_faq_gate_sends_unsure_store_policy_answers_to_the_llm():
+    """FaqConfidenceGate (rasa_project/components/faq_gate.py) on Rasa's own Message objects."""
+    script = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from components.faq_gate import FaqConfidenceGate
+from rasa.shared.nlu.training_data.message import Message
+
+def message(intent, confidence, response_confidence):
+    m = Message(data={"text": "x", "intent": {"name": intent, "confidence": confidence},
+                      "intent_ranking": [{"name": intent, "confidence": confidence},
+                                         {"name": "open_question", "confidence": 1 - confidence}]})
+    if response_confidence is not None:
+        m.set("response_selector", {"faq": {"response": {"intent_response_key": "faq/returns",
+                                                          "confidence": response_confidence}}})
+    return m
+
+gate = FaqConfidenceGate({**FaqConfidenceGate.get_default_config(), "threshold": 0.6})
+out = gate.process([message("faq", 0.9, 0.95), message("faq", 0.9, 0.4), message("faq", 0.8, None),
+                    message("open_question", 0.7, 0.1), message("faq", 0.9, 0.6)])
+print(json.dumps([[m.get("intent"), [r["name"] for r in m.get("intent_ranking")]] for m in out]))
+try:
+    FaqConfidenceGate({**FaqConfidenceGate.get_default_config(), "threshold": 1.5})
+    print("no error")
+except ValueError:
+    print("ValueError")
+"""
+    proc = subprocess.run([str(_rasa_python()), "-c", script, str(PROJECT)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, _tail(proc)
+    lines = proc.stdout.strip().splitlines()
+    (sure, unsure, no_answer, other, at_threshold) = json.loads(lines[-2])
+    assert sure[0] == {"name": "faq", "confidence": 0.9}
+    assert unsure[0] == {"name": "nlu_fallback", "confidence": 0.6}
+    assert unsure[1] == ["nlu_fallback", "faq", "open_question"]
+    assert no_answer[0]["name"] == "nlu_fallback"
+    assert other[0] == {"name": "open_question", "confidence": 0.7}
+    assert at_threshold[0]["name"] == "faq"
+    assert lines[-1] == "ValueError"
+
+
+def test_the_pipeline_gates_faq_answers_after_the_response_selector():
+    names = [c["name"] for c in _load(PROJECT / "config.yml")["pipeline"]]
+    gate = names.index("components.faq_gate.FaqConfidenceGate")
+    assert names.index("ResponseSelector") < gate
+    threshold = next(c for c in _load(PROJECT / "config.yml")["pipeline"] if c["name"].endswith("FaqConfidenceGate"))
+    assert 0.0 < threshold["threshold"] < 1.0
+    # The Rasa image trains and serves with it: both stages copy the folder next to connectors/.
+    dockerfile = (REPO / "docker" / "rasa.Dockerfile").read_text()
+    assert "COPY rasa_project/components ./components" in dockerfile
+    assert "COPY rasa_project/components /app/components" in dockerfile
+
+
+@pytest.mark.slow
+def test_held_out_utterances_reach_the_right_handler(tmp_path):
+    """Each held-out utterance through the trained model (NLU + policies), scored by the handler it
+    reaches: fails on a model that answers open questions with store-policy texts."""
+    from scripts.designer import route_holdout, holdout_scores
+
+    rows = route_holdout(PROJECT, _model(), PROJECT / "tests" / "nlu_holdout.yml")
+    scores = holdout_scores(rows)
+    wrong = [f"{r['expected_intent']} -> {r['handler']}: {r['text']!r}" for r in rows if not r["correct"]]
+    print(f"\nheld-out handlers: overall {scores['overall']:.3f}, open->LLM {scores['open_to_llm']:.3f}, "
+          f"in-domain {scores['in_domain']:.3f}, open->FAQ {scores['open_to_faq']:.3f}\n" + "\n".join(wrong))
+    assert scores["n_open"] >= MIN_HOLDOUT_OPEN_QUESTIONS
+    assert scores["open_to_faq"] <= MAX_HOLDOUT_OPEN_TO_FAQ, wrong
+    assert scores["open_to_llm"] >= MIN_HOLDOUT_OPEN_TO_LLM, wrong
+    assert scores["in_domain"] >= MIN_HOLDOUT_IN_DOMAIN, wrong
+    assert scores["overall"] >= MIN_HOLDOUT_OVERALL, wrong
