@@ -56,6 +56,15 @@ def prepack_supported() -> str | None:
     for name in ("_reorder_linear_weight", "_linear_pointwise"):
         if not hasattr(torch.ops.mkldnn, name):
             return f"this PyTorch build lacks torch.ops.mkldnn.{name}"
+    return _probe_bfloat16_packing()
+
+
+def _probe_bfloat16_packing() -> str | None:
+    """oneDNN's bfloat16 packing needs CPU features (AVX512 or AVX-NE-CONVERT) a build cannot promise."""
+    try:
+        torch.ops.mkldnn._reorder_linear_weight(torch.zeros(16, 16, dtype=torch.bfloat16), None)
+    except RuntimeError as error:
+        return f"this CPU cannot pack bfloat16 weights for oneDNN ({str(error).strip().splitlines()[0]})"
     return None
 
 

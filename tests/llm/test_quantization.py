@@ -56,6 +56,20 @@ def _dtype(name: str):
     return Dtype(name)
 
 
+def test_prepacking_on_a_cpu_that_cannot_is_a_clear_load_error_and_possible_packing_works(tiny_model_dir):
+    from llm.engine.cpu_kernels import prepack_supported
+    from llm.errors import ModelLoadError
+
+    reason = prepack_supported()
+    if reason is None:  # this CPU packs: the layers really pack (the test below compares outputs)
+        weight = torch.randn(32, 16, dtype=torch.bfloat16)
+        assert torch.ops.mkldnn._reorder_linear_weight(weight, None) is not None
+        return
+    with pytest.raises(ModelLoadError) as caught:
+        make_engine(tiny_model_dir, dtype="bfloat16", cpu_prepack="on")
+    assert "--cpu-prepack on is not possible" in str(caught.value) and "--cpu-prepack off" in str(caught.value)
+
+
 def test_prepacked_bfloat16_model_generates_what_the_plain_one_does(tiny_model_dir):
     from llm.engine.cpu_kernels import PackedLinear, prepack_supported
 
