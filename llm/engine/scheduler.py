@@ -16,6 +16,11 @@ boundary, before the model call, it
    token and merges the rows into the running batch) or a decode step (one
    token per row), then retires rows that finished.
 
+A step whose every sequence was cancelled (or that a ``close`` caught) does not
+run to its end: a hook before each decoder layer ends it there, so abandoned
+work stops within one layer's time, not one whole prefill chunk's. Its partial
+results are thrown away with the sequences it served.
+
 Requests therefore join and leave the batch between any two steps (iteration-
 level scheduling, as in Orca/vLLM/TGI, with chunked prefill as in vLLM and
 Sarathi) instead of waiting for a whole batch or a whole long prompt.
@@ -48,6 +53,20 @@ logger = logging.getLogger(__name__)
 
 PREFILL_CHUNK = "prefill_chunk"
 DECODE = "decode"
+ABORTED = "aborted"
+
+
+class StepAbandoned(Exception):
+    """Raised between two decoder layers when nobody waits for the step under way any more."""
+
+
+def decoder_layers(model: Any) -> list[torch.nn.Module]:
+    """The model's transformer blocks (``model.model.layers`` in Llama/Qwen-style models), else none."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) and type(module[0]).__name__.endswith(
+                ("DecoderLayer", "Block")):
+            return list(module)
+    return []
 # Called on the scheduler thread just before each step's model call: (step index, kind, sequences in it).
 StepListener = Callable[[int, str, list[Sequence]], None]
 
@@ -81,6 +100,10 @@ class ContinuousBatchingScheduler:
         self._lock = threading.Condition()
         self._closing = False
         self._step_listeners: list[StepListener] = []
+        self._step_sequences: list[Sequence] = []  # those the step under way serves
+        self._step_kind = DECODE
+        for layer in decoder_layers(model):
+            layer.register_forward_pre_hook(self._abandon_if_nobody_waits)
         self._thread = threading.Thread(target=self._loop, name="llm-scheduler", daemon=True)
         self._thread.start()
 
@@ -148,6 +171,8 @@ class ContinuousBatchingScheduler:
                 try:
                     self._drop_running(now)
                     self._step()
+                except StepAbandoned:
+                    self._abandon_step()
                 except Exception as exc:  # a bug or an OOM: fail this batch, keep serving
                     on_model = self._on_model()
                     logger.exception("Generation step failed; failing the %d requests on the model", len(on_model))
@@ -160,6 +185,12 @@ class ContinuousBatchingScheduler:
         self._fail_all(self._on_model() + waiting, ShuttingDown(), now)
         self._running, self._prefilling = [], None
         self._batch.keep([])
+
+    def _abandon_if_nobody_waits(self, module: Any, args: Any) -> None:
+        """Before each decoder layer (scheduler thread): end the step if all its clients left."""
+        sequences = self._step_sequences
+        if self._closing or (sequences and all(s.cancelled for s in sequences)):
+            raise StepAbandoned()
 
     def _has_work(self) -> bool:
         return bool(self._running) or self._prefilling is not None
@@ -227,13 +258,35 @@ class ContinuousBatchingScheduler:
     def _step(self) -> None:
         """One model call: a prefill chunk or a decode step, taking turns when both have work."""
         prefill = self._prefilling is not None and (self._prefill_next or not self._running)
-        if prefill:
-            self._prefill_chunk()
-        elif self._running:
-            self._decode()
         self._prefill_next = not prefill
+        self._step_kind = PREFILL_CHUNK if prefill else DECODE
+        try:
+            if prefill:
+                self._prefill_chunk()
+            elif self._running:
+                self._decode()
+        finally:
+            self._step_sequences = []
+
+    def _abandon_step(self) -> None:
+        """The step stopped between two layers: drop what it served (its cache is half-written)."""
+        if self.metrics is not None:
+            self.metrics.observe_engine_step(ABORTED)
+        now = time.perf_counter()
+        if self._step_kind == PREFILL_CHUNK:
+            group, self._prefilling = self._prefilling, None
+            sequences = group.rows if group is not None else []
+        else:
+            sequences, self._running = self._running, []
+            self._batch.keep([])
+        # Cancelled rows leave silently; on close the loop's end fails the rest with ShuttingDown.
+        self._fail_all([s for s in sequences if not s.cancelled], ShuttingDown(), now)
+        for sequence in sequences:
+            if sequence.cancelled and not sequence.done:
+                self._release(sequence, [], now)
 
     def _notify(self, kind: str, sequences: list[Sequence]) -> None:
+        self._step_sequences = sequences
         for listener in self._step_listeners:
             listener(self.step_index, kind, sequences)
         if self.metrics is not None:
@@ -244,6 +297,8 @@ class ContinuousBatchingScheduler:
         self._notify(PREFILL_CHUNK, list(group.rows))
         try:
             logits = group.step()
+        except StepAbandoned:
+            raise
         except Exception as exc:
             logger.exception("Prefill failed for %d requests", len(group.rows))
             self._prefilling = None

@@ -17,7 +17,7 @@ from collections import defaultdict
 import httpx
 import pytest
 
-from llm.engine.scheduler import DECODE, PREFILL_CHUNK
+from llm.engine.scheduler import DECODE, PREFILL_CHUNK, decoder_layers
 from llm.protocol import ChatCompletionRequest, ChatMessage
 from tests.llm.conftest import make_engine, metric_samples
 from tests.llm.test_cli import free_port, serve_process, wait_ready
@@ -259,3 +259,42 @@ def test_sigterm_drains_and_exits_within_5_s_whatever_is_queued(tiny_model_dir):
     assert stopped_in < 5, stderr
     assert outcomes == [(503, "shutting_down")] * 10
     assert "Traceback" not in stderr
+
+
+def test_a_step_nobody_waits_for_stops_at_the_next_decoder_layer(engine_with_steps):
+    """A long prefill chunk whose client leaves mid-chunk: the layers after that point never run."""
+    engine, recorder = engine_with_steps(prefill_chunk_tokens=512)
+    layers = decoder_layers(engine.model)
+    assert len(layers) >= 2, "the tiny model has at least two decoder layers"
+    request = ChatCompletionRequest(messages=(ChatMessage("user", LONG_QUESTION),), max_tokens=3000,
+                                    ignore_eos=True, request_id="gone-mid-chunk")
+    last_layer_runs: list[int] = []  # the step index each time the last layer ran
+    layers[-1].register_forward_hook(lambda module, args, output: last_layer_runs.append(engine.scheduler.step_index))
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(engine.generate(request))
+
+        def client_leaves_after_the_first_layer(module, args, output):
+            # On the scheduler thread, inside the first prefill chunk's model call.
+            mine = [s for _, _, seqs in recorder.steps for s in seqs if s.request.request_id == request.request_id]
+            if mine and not mine[0].cancelled:
+                loop.call_soon_threadsafe(task.cancel)
+                wait_for(lambda: mine[0].cancelled, "the handler to cancel the sequence")
+
+        hook = layers[0].register_forward_hook(client_leaves_after_the_first_layer)
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            hook.remove()
+
+    asyncio.run(scenario())
+    wait_for(lambda: engine.num_running == 0 and engine.num_waiting == 0, "the batch to empty")
+    steps = recorder.steps_of(request.request_id)
+    assert [kind for _, kind in steps] == [PREFILL_CHUNK], "the prompt fits one chunk, and nothing came after it"
+    assert steps[0][0] not in last_layer_runs, "the abandoned chunk ran to the last layer"
+    # The scheduler is whole: the next request is served, and through every layer.
+    completion = asyncio.run(engine.generate(
+        ChatCompletionRequest(messages=(ChatMessage("user", "Hello!"),), max_tokens=4, ignore_eos=True)))
+    assert completion.completion_tokens == 4 and last_layer_runs
