@@ -279,6 +279,22 @@ def _route_in_rasa(model: Path, project: Path, texts: list[list[str]]) -> list[d
     return asyncio.run(run())
 
 
+RESULTS_MARKER = "@@RESULTS@@"
+
+
+def run_in_rasa(project: Path, what: str, call: str, request: dict):
+    """``designer.<call>`` (a call whose arguments may use ``r``, the request) in Rasa's venv; its JSON result."""
+    script = ("import json, pathlib, sys; from scripts import designer; r = json.load(sys.stdin); "
+              f"print('\\n{RESULTS_MARKER}' + json.dumps(designer.{call}))")
+    result = subprocess.run([rasa_python(), "-c", script], input=json.dumps(request), cwd=REPO,
+                            capture_output=True, text=True,
+                            env={**os.environ, **RASA_ENV, "PYTHONPATH": os.pathsep.join([str(REPO), str(project)])})
+    marker = result.stdout.rfind(RESULTS_MARKER)
+    if result.returncode != 0 or marker < 0:
+        raise RuntimeError(f"{what} failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    return json.loads(result.stdout[marker + len(RESULTS_MARKER):])
+
+
 def rasa_python() -> str:
     rasa = Path(rasa_command())
     return str(rasa.with_name("python"))
@@ -289,17 +305,9 @@ def route_holdout(project: Path, model: Path, holdout: Path) -> list[dict]:
     examples = holdout_examples(holdout)
     conversations = [[OPENING_BEFORE_ANYTHING_ELSE, text] if intent in ANSWERS_TO_ANYTHING_ELSE else [text]
                      for intent, text in examples]
-    request = json.dumps({"model": str(model), "project": str(project), "conversations": conversations})
-    result = subprocess.run(
-        [rasa_python(), "-c", "import json, pathlib, sys; from scripts.designer import _route_in_rasa; "
-         "r = json.load(sys.stdin); rows = _route_in_rasa(pathlib.Path(r['model']), pathlib.Path(r['project']), "
-         "r['conversations']); print('\\n@@RESULTS@@' + json.dumps(rows))"],
-        input=request, cwd=REPO, capture_output=True, text=True,
-        env={**os.environ, **RASA_ENV, "PYTHONPATH": os.pathsep.join([str(REPO), str(project)])})
-    marker = result.stdout.rfind("@@RESULTS@@")
-    if result.returncode != 0 or marker < 0:
-        raise RuntimeError(f"routing the held-out set through Rasa failed:\n{(result.stdout + result.stderr)[-4000:]}")
-    routed = json.loads(result.stdout[marker + len("@@RESULTS@@"):])
+    routed = run_in_rasa(project, "routing the held-out set through Rasa",
+                         "_route_in_rasa(pathlib.Path(r['model']), pathlib.Path(r['project']), r['conversations'])",
+                         {"model": str(model), "project": str(project), "conversations": conversations})
     for (intent, _), row in zip(examples, routed):
         row["expected_intent"] = intent
         row["expected"] = expected_handler(intent)
@@ -470,18 +478,13 @@ def gated_outcomes(rows: list[dict], threshold: float, joint: bool = False) -> d
 
 
 def faq_threshold(project: Path, folds: int, out: Path) -> int:
-    request = json.dumps({"project": str(project), "folds": folds, "workdir": str(out)})
-    result = subprocess.run(
-        [rasa_python(), "-c", "import json, pathlib, sys; from scripts.designer import _cross_validate_in_rasa; "
-         "r = json.load(sys.stdin); rows = _cross_validate_in_rasa(pathlib.Path(r['project']), r['folds'], "
-         "pathlib.Path(r['workdir'])); print('\\n@@RESULTS@@' + json.dumps(rows))"],
-        input=request, cwd=REPO, capture_output=True, text=True,
-        env={**os.environ, **RASA_ENV, "PYTHONPATH": os.pathsep.join([str(REPO), str(project)])})
-    marker = result.stdout.rfind("@@RESULTS@@")
-    if result.returncode != 0 or marker < 0:
-        print((result.stdout + result.stderr)[-4000:])
+    try:
+        rows = run_in_rasa(project, "cross-validation",
+                           "_cross_validate_in_rasa(pathlib.Path(r['project']), r['folds'], pathlib.Path(r['workdir']))",
+                           {"project": str(project), "folds": folds, "workdir": str(out)})
+    except RuntimeError as error:
+        print(error)
         return fail("faq-threshold: cross-validation failed (above).")
-    rows = json.loads(result.stdout[marker + len("@@RESULTS@@"):])
     (out / "cross_validation.json").write_text(json.dumps(rows, indent=1))
     print(f"{folds}-fold cross-validation on data/nlu (not the held-out set), gate off: what a gate at each "
           "threshold would do. A wrong handler costs 1, whether a policy answer withheld (-> LLM), "
