@@ -233,10 +233,15 @@ def say(url: str, sender: str, text: str, timeout_s: float = 60.0) -> list[str]:
     return [m["text"] for m in response.json() if "text" in m]
 
 
-def tracker_events(url: str, sender: str) -> list[dict]:
+def tracker(url: str, sender: str) -> dict:
+    """The conversation's whole tracker from Rasa's HTTP API: events, slots, latest message."""
     response = httpx.get(f"{url}/conversations/{sender}/tracker", params={"token": RASA_TOKEN}, timeout=30)
     response.raise_for_status()
-    return response.json()["events"]
+    return response.json()
+
+
+def tracker_events(url: str, sender: str) -> list[dict]:
+    return tracker(url, sender)["events"]
 
 
 def turns(events: list[dict]) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ import pytest
 
 from actions import orders_db
 from tests.e2e.conftest import service_url
-from tests.servers import RASA_TOKEN, wait_until
+from tests.servers import tracker, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -83,13 +83,6 @@ def test_restart_command_is_answered_not_mistaken_for_a_failure(conversation, re
     assert conversation.say("/restart") == responses["utter_restart"]
 
 
-def tracker(stack, sender: str) -> dict:
-    response = httpx.get(f"{service_url(stack, 'rasa')}/conversations/{sender}/tracker",
-                         params={"token": RASA_TOKEN}, timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
 def test_only_asking_for_a_person_flags_the_conversation_for_handoff(stack, conversation, responses):
     handoff_line = f"human handoff requested by {conversation.sender}"
     actions_log = stack.running["actions"].log_path
@@ -98,13 +91,13 @@ def test_only_asking_for_a_person_flags_the_conversation_for_handoff(stack, conv
     conversation.say("I want to check my order")
     conversation.say("RG-10421")
     conversation.say("anna.berg@example.com")
-    state = tracker(stack, conversation.sender)
+    state = tracker(service_url(stack, 'rasa'), conversation.sender)
     assert state["slots"]["handoff_requested"] is False
     assert not [e for e in state["events"] if e["event"] == "slot" and e["name"] == "handoff_requested"]
 
     replies = conversation.say("I want to talk to a person")
     assert replies and replies[0] in responses["utter_handoff"]
-    assert tracker(stack, conversation.sender)["slots"]["handoff_requested"] is True
+    assert tracker(service_url(stack, 'rasa'), conversation.sender)["slots"]["handoff_requested"] is True
     # The action server logs each call of action_human_handoff; the log is copied line by line.
     log = wait_until(lambda: handoff_line in actions_log.read_text() and actions_log.read_text(),
                      what="the action server logging the handoff")
