@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Mapping, Optional, Tex
 
 from typing import TYPE_CHECKING
 
-from connectors import action_response_check, api_guard
+from connectors import action_response_check, api_guard, tf_predict
 from privacy import install_log_masking
 
 if TYPE_CHECKING:  # the gate itself needs neither at run time, so its tests need no Rasa
@@ -153,14 +153,16 @@ class MessageGate:
 
         The app's agent has the domain with the texts to say; the API guard checks the bodies
         of Rasa's own HTTP API; action server responses are checked against a schema compiled
-        once; and the log masking is installed again, now that Rasa and Sanic have set up every
-        log handler they will use.
+        once; Rasa's TensorFlow models predict through their compiled function; and the log
+        masking is installed again, now that Rasa and Sanic have set up every log handler they
+        will use.
         """
         @blueprint.listener("before_server_start")
         async def on_start(app: Any, _loop: Any) -> None:
             self._app = app
             api_guard.attach(app)
             action_response_check.install()
+            tf_predict.install()
             install_log_masking()
 
     def text(self, response: str) -> str:
