@@ -7,7 +7,8 @@ time, and after the last client has given up polls ``/metrics`` until the
 running and waiting gauges are 0. It prints the time that took, the engine
 steps run after the last disconnect (``llm_engine_steps_total``), the request
 counter by status (each request once, as 499), and how long a new request
-then takes to be served.
+then takes to be served. Last, with ``--clients`` new requests running or queued,
+it sends SIGTERM and times how long the service takes to drain and exit.
 
     python -m llm.bench.abandon --model-shape qwen2.5-1.5b --dtype bfloat16 --cpu-threads 1
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -74,6 +77,30 @@ async def abandon(url: str, conversations: list, max_tokens: int, timeout_s: flo
     return time.perf_counter()
 
 
+def sigterm_drain_s(server: ServerProcess, conversations: list, max_tokens: int) -> float:
+    """With every conversation's request running or queued, SIGTERM the server; seconds until it exited."""
+
+    def one(conversation: list) -> None:
+        try:
+            httpx.post(f"{server.url}/v1/chat/completions", timeout=600,
+                       json={"messages": conversation, "max_tokens": max_tokens, "ignore_eos": True})
+        except httpx.TransportError:
+            pass  # the server went away, as it should
+
+    clients = [threading.Thread(target=one, args=(c,), daemon=True) for c in conversations]
+    for thread in clients:
+        thread.start()
+    while True:
+        samples = metrics(server.url)
+        if samples["llm_requests_running"] + samples["llm_requests_waiting"] >= len(conversations):
+            break
+        time.sleep(0.05)
+    started = time.perf_counter()
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=600)
+    return time.perf_counter() - started
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     model_dir = resolve_model(args.model_shape)
@@ -99,13 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                               json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
         next_request_s = time.perf_counter() - started
         statuses = {k: v for k, v in metrics(server.url).items() if k.startswith("llm_requests_total{")}
+        drain_s = sigterm_drain_s(server, conversations, args.max_tokens)
     result = {
         "model_shape": args.model_shape, "dtype": args.dtype, "clients": args.clients,
         "client_timeout_s": args.client_timeout_s, "prompt_words": args.prompt_words,
         "prefill_chunk_tokens": args.prefill_chunk_tokens, "ready_s": round(ready_s, 1),
         "gauges_zero_after_last_disconnect_s": round(drained_s, 2), "first_metrics_poll_s": round(first_poll_s, 2), "engine_steps_after_last_disconnect": steps_after,
         "next_request_status": response.status_code, "next_request_s": round(next_request_s, 2),
-        "requests_by_status": statuses,
+        "requests_by_status": statuses, "sigterm_with_all_busy_exit_s": round(drain_s, 2),
+        "sigterm_exit_code": server.process.returncode,
     }
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / f"abandon-{args.model_shape.replace('/', '_')}.json").write_text(json.dumps(result, indent=2))

@@ -93,15 +93,12 @@ def test_real_server_serves_a_completion_and_stops_on_sigterm(tiny_model_dir):
         assert response.status_code == 200
         assert response.json()["usage"]["completion_tokens"] <= 6
         process.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        returncode = process.wait(timeout=15)
-        stopped_in = time.monotonic() - started
+        returncode = process.wait(timeout=60)  # a hang guard, not a measurement
     finally:
         if process.poll() is None:
             process.kill()
     stderr = process.communicate()[1]
     assert returncode == 0, stderr
-    assert stopped_in < 10
     assert f"port={port} (flag --port)" in stderr  # the effective config is printed
     assert "cpu_threads=1 (env LLM_CPU_THREADS)" in stderr
     request_line = next(line for line in stderr.splitlines() if "completion_tokens=" in line)
