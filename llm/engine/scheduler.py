@@ -228,29 +228,37 @@ class ContinuousBatchingScheduler:
             )
 
     def _drop_running(self, now: float) -> None:
-        """Retire prefilling and running sequences that were cancelled or ran past their deadline."""
+        """Retire prefilling and running sequences that were cancelled or ran past their deadline.
+
+        The rows leave the batch before their clients hear of it, so a client that got its 504
+        never sees its request still counted as running.
+        """
+        gone: list[tuple[Sequence, list[Event]]] = []
         group = self._prefilling
         if group is not None:
-            keep = self._live_rows(group.rows, now)
+            keep = self._live_rows(group.rows, now, gone)
             if len(keep) < len(group.rows):
                 if keep:
                     group.keep(keep)
                 else:
                     self._prefilling = None
-        keep = self._live_rows(self._running, now)
+        keep = self._live_rows(self._running, now, gone)
         if len(keep) < len(self._running):
             self._running = [self._running[row] for row in keep]
             self._batch.keep(keep)
+        for sequence, events in gone:
+            self._release(sequence, events, now)
 
-    def _live_rows(self, sequences: list[Sequence], now: float) -> list[int]:
-        """The rows to keep; the others are released (cancelled: silently; past the deadline: 504)."""
+    def _live_rows(self, sequences: list[Sequence], now: float, gone: list[tuple[Sequence, list[Event]]]
+                   ) -> list[int]:
+        """The rows to keep; the others go to ``gone`` (cancelled: silently; past the deadline: a 504)."""
         keep = []
         for row, sequence in enumerate(sequences):
             if sequence.cancelled:
-                self._release(sequence, [], now)
+                gone.append((sequence, []))
             elif sequence.deadline is not None and now >= sequence.deadline:
                 error = DeadlineExceeded(self.timeout_s, "was still generating")
-                self._release(sequence, sequence.fail(error, now), now)
+                gone.append((sequence, sequence.fail(error, now)))
             else:
                 keep.append(row)
         return keep

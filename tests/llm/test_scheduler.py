@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -107,6 +108,35 @@ def test_deadline_ends_a_running_request(tiny_model_dir):
     assert error.value.status == 504
     assert "deadline of 0.3 s (it was still generating); ask for fewer max_tokens" in error.value.message
     assert running == 0
+
+
+def test_a_request_ended_by_its_deadline_has_left_the_batch_when_its_client_hears_of_it(tiny_model_dir):
+    # Prefill chunks of 4 tokens, each made to take 50 ms: the 0.3 s deadline passes during the
+    # prefill, so the scheduler retires the request between two chunks.
+    engine = make_engine(tiny_model_dir, request_timeout_s=0.3, prefill_chunk_tokens=4)
+    slow_chunk = engine.scheduler._prefill_chunk
+
+    def prefill_chunk() -> None:
+        time.sleep(0.05)
+        slow_chunk()
+
+    engine.scheduler._prefill_chunk = prefill_chunk
+    running_when_told: list[int] = []
+    told = threading.Event()
+
+    def sink(events) -> None:  # runs on the scheduler thread, the moment the events are handed over
+        if any(isinstance(event, DeadlineExceeded) for event in events):
+            running_when_told.append(engine.num_running)
+            told.set()
+
+    long_prompt = ChatCompletionRequest(messages=(ChatMessage("user", "Is this tent warm enough? " * 40),),
+                                        max_tokens=4, temperature=0)
+    try:
+        engine.scheduler.submit(engine._sequence(long_prompt, sink))
+        assert told.wait(60), "the deadline never ended the request"
+    finally:
+        engine.close()
+    assert running_when_told == [0]
 
 
 def test_deadline_ends_a_request_still_waiting_for_a_slot(tiny_model_dir):
