@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Sequence, TypeVar
 
-from ridgeline.paths import REPO_ROOT
+from ridgeline.paths import REPO_ROOT  # noqa: F401 (training.config.REPO_ROOT, as before)
 from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
 from ridgeline.settings import ConfigError, parse_enum
 from ridgeline.shapes import ORDER_ID as DEFAULT_ORDER_ID_PATTERN
