@@ -39,16 +39,16 @@ audit: setup ## known vulnerabilities in both venvs vs audit/known-vulnerabiliti
 	@$(PY) scripts/audit.py --venv app=$(VENV) --venv rasa=$(RASA_VENV)
 
 faq-responses: setup ## regenerate rasa_project/domain/faq.yml from knowledge/store.yml
-	@$(PY) -m actions.knowledge write
+	@$(PY) -m ridgeline.knowledge write
 
 rasa-model: setup ## train the Rasa model if its data or config changed
-	@$(PY) -m actions.knowledge write
+	@$(PY) -m ridgeline.knowledge write
 	@scripts/rasa_model.sh
 
 train: rasa-model ## (designers) same as rasa-model
 
 validate: setup ## (designers) check YAML, domain, NLU, stories and rules for mistakes and conflicts (file:line)
-	@$(PY) -m actions.knowledge check
+	@$(PY) -m ridgeline.knowledge check
 	@RASA=$(RASA) $(PY) -m scripts.designer validate $(RASA_PROJECT)
 
 test-stories: rasa-model ## (designers) run rasa_project/tests/test_stories.yml against the trained model

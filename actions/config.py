@@ -9,16 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STORE_FACTS = REPO_ROOT / "knowledge" / "store.yml"
+from ridgeline.paths import REPO_ROOT
+from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
+from ridgeline.settings import ConfigError
+
 DEFAULT_ORDERS_DB_URL = f"sqlite:///{REPO_ROOT / 'var' / 'orders.db'}"
 
 # Rasa holds a per-conversation lock for 60 s; an action must finish well inside it.
 RASA_LOCK_SECONDS = 60.0
-
-
-class ConfigError(ValueError):
-    """An environment variable has a value the action server cannot use."""
 
 
 @dataclass(frozen=True)

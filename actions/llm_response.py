@@ -9,11 +9,11 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import knowledge
 from actions.config import ActionServerConfig, get_config
 from actions.llm_client import LLMError, complete_chat
 from actions.prompt import build_messages
 from actions.reply_guard import ReplyGuard
+from ridgeline import knowledge
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import re
 from enum import Enum
 from pathlib import Path
 
@@ -18,11 +17,11 @@ from sqlalchemy import Date, String, create_engine, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from ridgeline.shapes import canonical_order_id, is_email
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_ORDERS_FILE = Path(__file__).with_name("sample_orders.yml")
-ORDER_ID_PATTERN = re.compile(r"^\s*#?\s*rg[\s\-_]*(\d{5})\s*$", re.IGNORECASE)
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
 class OrderStatus(str, Enum):
@@ -53,13 +52,12 @@ class Order(Base):
 
 def normalize_order_id(text: str) -> str | None:
     """``rg 10421`` / ``#RG-10421`` -> ``RG-10421``; ``None`` when it is not an order number."""
-    match = ORDER_ID_PATTERN.match(text or "")
-    return f"RG-{match.group(1)}" if match else None
+    return canonical_order_id(text)
 
 
 def normalize_email(text: str) -> str | None:
     value = (text or "").strip().strip("<>").lower()
-    return value if EMAIL_PATTERN.match(value) else None
+    return value if is_email(value) else None
 
 
 def _ensure_sqlite_folder(url: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from actions.knowledge import StoreKnowledge
+from ridgeline.knowledge import StoreKnowledge
 
 TRUNCATION_NOTE = " [message shortened]"
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import hmac
 import json
 import logging
 import os
@@ -33,7 +32,9 @@ from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
 from actions.config import ActionServerConfig, get_config
-from privacy import install_log_masking
+from ridgeline.access import bearer_matches
+from ridgeline.privacy import install_log_masking
+from ridgeline.text import lone_surrogate_at
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +51,9 @@ def _expect(value: Any, kind: type, where: str, *, required: bool = True) -> Non
     if not isinstance(value, kind):
         names = {dict: "an object", list: "a list", str: "a string"}
         raise BadActionCall(f"{where} must be {names.get(kind, kind.__name__)}, got {type(value).__name__}")
-    if isinstance(value, str) and not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # JSON's "\ud800": no JSON encoder (the LLM client's) can send it on
-            raise BadActionCall(f"{where} holds a lone surrogate, which is not Unicode text") from None
+    # JSON's "\ud800": no JSON encoder (the LLM client's) can send it on
+    if isinstance(value, str) and not value.isascii() and lone_surrogate_at(value) is not None:
+        raise BadActionCall(f"{where} holds a lone surrogate, which is not Unicode text")
 
 
 def validate_action_call(call: Any) -> None:
@@ -121,8 +120,7 @@ def harden(app: Sanic, config: ActionServerConfig) -> Sanic:
     async def only_rasa(request: Request) -> HTTPResponse | None:
         if token is None or request.path in OPEN_PATHS or request.method == "OPTIONS":
             return None
-        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        if bearer_matches(request.headers.get("Authorization"), token):
             return None
         return _error(401, "This action server only answers Rasa: send the ACTION_SERVER_TOKEN as "
                            "'Authorization: Bearer <token>' (action_endpoint.headers in endpoints.yml).",

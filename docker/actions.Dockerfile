@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The action server (rasa-sdk, wrapped by actions/server.py) with the project's actions package,
-# the privacy package (log masking) and the store facts.
+# the ground floor (ridgeline/: store knowledge, log masking, shared shapes) and the store facts.
 #   docker build -f docker/actions.Dockerfile -t ridgeline/actions:0.1.0 .
 # Only the action server's dependencies are installed (docker/requirements.py picks them from
 # pyproject.toml): no torch, no transformers.
@@ -22,7 +22,7 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY knowledge/ ./knowledge/
-COPY privacy/ ./privacy/
+COPY ridgeline/ ./ridgeline/
 COPY actions/ ./actions/
 # /app/var holds the SQLite orders database when ORDERS_DB_URL is not set.
 RUN mkdir -p /app/var && chown app:app /app/var

@@ -26,7 +26,7 @@ RUN groupadd --system --gid 10001 app \
     && mkdir -p /data/hf && chown app:app /data/hf
 COPY --from=cpu-build /opt/venv /opt/venv
 WORKDIR /app
-COPY privacy/ ./privacy/
+COPY ridgeline/ ./ridgeline/
 COPY llm/ ./llm/
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp HF_HOME=/data/hf LLM_HOST=0.0.0.0 LLM_PORT=8000 LLM_DEVICE=cpu
@@ -63,7 +63,7 @@ RUN apt-get update \
     && mkdir -p /data/hf && chown app:app /data/hf
 COPY --from=gpu-build /opt/venv /opt/venv
 WORKDIR /app
-COPY privacy/ ./privacy/
+COPY ridgeline/ ./ridgeline/
 COPY llm/ ./llm/
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp HF_HOME=/data/hf LLM_HOST=0.0.0.0 LLM_PORT=8000 LLM_DEVICE=cuda \

@@ -33,11 +33,12 @@ COPY --from=build /opt/rasa /opt/rasa
 WORKDIR /app
 COPY --from=train /models/assistant.tar.gz /app/models/assistant.tar.gz
 COPY rasa_project/credentials.yml rasa_project/endpoints.yml /app/
-# The project's channel connectors, named in credentials.yml as connectors.*, and the privacy
-# package they import (log masking); Rasa puts its working directory /app on sys.path.
+# The project's channel connectors, named in credentials.yml as connectors.*, and the ground
+# floor they import (ridgeline/: log masking, shared shapes and checks); Rasa puts its working
+# directory /app on sys.path.
 COPY rasa_project/connectors /app/connectors
 COPY rasa_project/components /app/components
-COPY privacy /app/privacy
+COPY ridgeline /app/ridgeline
 # endpoints.yml sends ${ACTION_SERVER_TOKEN} to the action server: Rasa does not start without
 # it in its environment. HOME=/tmp: Rasa writes a small global config there; /tmp is the only
 # writable path (an emptyDir under Kubernetes, a tmpfs under docker-compose).

@@ -23,7 +23,7 @@ from typing import Sequence
 from llm.config import ServiceConfig, add_arguments
 from llm.errors import ConfigError, ModelLoadError
 
-from privacy import install_log_masking
+from ridgeline.privacy import install_log_masking
 
 logger = logging.getLogger("llm")
 

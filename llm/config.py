@@ -21,7 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from llm.errors import ConfigError
+from ridgeline.settings import ConfigError, parse_enum
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class ServiceConfig:
     def __post_init__(self) -> None:
         for name, kind in (("device", Device), ("dtype", Dtype), ("quantization", Quantization),
                            ("cpu_prepack", Prepack), ("log_level", LogLevel)):
-            setattr(self, name, _to_enum(kind, getattr(self, name), name))
+            setattr(self, name, parse_enum(kind, getattr(self, name), flag(name)))
         if not self.model.strip():
             raise ConfigError("The model is empty; set --model or LLM_MODEL to a hub id or a local directory.")
         if not 1 <= self.port <= 65535:
@@ -348,10 +348,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _parse_env(f: dataclasses.Field, env_name: str, raw: str) -> Any:
     kind = _field_type(f)
     if issubclass(kind, Enum):
-        choices = [member.value for member in kind]
-        if raw.lower() not in choices:
-            raise ConfigError(f"{env_name}={raw!r} is not valid; use one of {', '.join(choices)}.")
-        return kind(raw.lower())
+        return parse_enum(kind, raw, env_name, ignore_case=True)
     if kind is int:
         try:
             return int(raw)
@@ -363,14 +360,6 @@ def _parse_env(f: dataclasses.Field, env_name: str, raw: str) -> Any:
         except ValueError:
             raise ConfigError(f"{env_name}={raw!r} is not a number; set it to a number of seconds.") from None
     return raw
-
-
-def _to_enum(kind: type[Enum], value: Any, name: str) -> Enum:
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(member.value for member in kind)
-        raise ConfigError(f"{flag(name)} {value!r} is not valid; use one of {choices}.") from None
 
 
 def _check_adapter_dir(adapter: str) -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ridgeline.settings import ConfigError  # noqa: F401 (re-exported: the service's start-up error)
+
 logger = logging.getLogger(__name__)
 
 
@@ -131,10 +133,6 @@ class Unauthorized(LLMServiceError):
         super().__init__(
             "This server needs an API key: send the header 'Authorization: Bearer <LLM_API_KEY>'."
         )
-
-
-class ConfigError(Exception):
-    """The service configuration is invalid; the message says what to change."""
 
 
 class ModelLoadError(Exception):

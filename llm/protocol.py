@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any
 
 from llm.errors import InvalidRequest
+from ridgeline.text import lone_surrogate_at
 
 ROLES = ("system", "user", "assistant")
 MAX_STOP_SEQUENCES = 4
@@ -198,12 +199,11 @@ def _parse_stop(raw: Any) -> tuple[str, ...]:
 
 def _check_unicode(text: str, param: str) -> None:
     """A JSON string may hold a lone surrogate (``"\\ud800"``), which no tokenizer can encode."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
+    at = lone_surrogate_at(text)
+    if at is not None:
         raise InvalidRequest(
-            f"'{param}' holds a lone surrogate (\\u{ord(text[exc.start]):04x}), which is not Unicode text.", param
-        ) from None
+            f"'{param}' holds a lone surrogate (\\u{ord(text[at]):04x}), which is not Unicode text.", param
+        )
 
 
 def _optional_number(body: dict, name: str, low: float, high: float, bounds: str) -> float | None:

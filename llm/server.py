@@ -23,7 +23,6 @@ This module parses nothing itself (``protocol``), generates nothing itself
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import re
 import time
@@ -56,6 +55,7 @@ from llm.protocol import (
     parse_json_body,
     sse,
 )
+from ridgeline.access import bearer_matches
 
 logger = logging.getLogger(__name__)
 
@@ -245,8 +245,7 @@ def create_app(
 
 
 def _authorized(request: Request, api_key: bytes) -> bool:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key)
+    return bearer_matches(request.headers.get("authorization"), api_key)
 
 
 def _cuda_peak_bytes() -> int:

@@ -1,14 +1,16 @@
-"""Personal data masking for logs (standard library only; Python 3.10+, so Rasa can use it too).
+"""Deprecated: log masking moved to ``ridgeline.privacy`` (the ground floor), for one release.
 
-- ``mask_personal_data(text)``: emails, phone numbers, order ids, card numbers and
-  credentials (tokens, Authorization headers, JWTs) -> placeholders;
-- ``MaskPersonalData``: a ``logging.Filter`` that masks a record's message, traceback and stack;
-- ``install_log_masking(logger_names)``: puts that filter on the root logger's handlers,
-  on Sanic's loggers and on ``logging.lastResort``.
+``import privacy`` (and ``privacy.masking``, ``privacy.log_filter``) give the modules of
+``ridgeline.privacy`` themselves, with a DeprecationWarning naming the new name.
 """
 
-from privacy.log_filter import DEFAULT_LOGGERS, SANIC_LOGGERS, MaskPersonalData, install_log_masking
-from privacy.masking import CARD, EMAIL, ORDER_ID, PHONE, TOKEN, mask_personal_data
+import sys
+import warnings
 
-__all__ = ["CARD", "DEFAULT_LOGGERS", "EMAIL", "ORDER_ID", "PHONE", "SANIC_LOGGERS", "TOKEN", "MaskPersonalData",
-           "install_log_masking", "mask_personal_data"]
+from ridgeline import privacy as _privacy
+from ridgeline.privacy import log_filter as _log_filter
+from ridgeline.privacy import masking as _masking
+
+warnings.warn("privacy moved to ridgeline.privacy: import that (its __init__ has the whole public API); "
+              "the old name goes in the next release.", DeprecationWarning, stacklevel=2)
+sys.modules.update({__name__: _privacy, f"{__name__}.masking": _masking, f"{__name__}.log_filter": _log_filter})

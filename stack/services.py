@@ -26,7 +26,7 @@ SQLITE_TRACKER_STORE = "connectors.sqlite_tracker_store.SQLiteTrackerStore"
 LOCK_STORE_VARS = {"url": "REDIS_HOST", "port": "REDIS_PORT", "password": "REDIS_PASSWORD", "db": "REDIS_DB"}
 
 # Rasa Open Source would otherwise ask about, and send, usage telemetry. PYTHONPATH: the
-# connectors mask personal data in Rasa's logs with the repo's `privacy` package.
+# connectors import the repo's ground floor, `ridgeline` (log masking, shared shapes and checks).
 # SANIC_REQUEST_MAX_SIZE: bodies over 2 MiB get 413 before Rasa reads them (Sanic's default is 100 MB).
 RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONPATH": str(REPO_ROOT), "SANIC_REQUEST_MAX_SIZE": str(2 * 1024 * 1024)}

@@ -15,15 +15,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Sequence, TypeVar
 
+from ridgeline.paths import REPO_ROOT  # noqa: F401 (training.config.REPO_ROOT, as before)
+from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
+from ridgeline.settings import ConfigError, parse_enum
+from ridgeline.shapes import ORDER_ID as DEFAULT_ORDER_ID_PATTERN
+
 logger = logging.getLogger(__name__)
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STORE_FACTS = REPO_ROOT / "knowledge" / "store.yml"
-DEFAULT_ORDER_ID_PATTERN = r"RG-?\d{5}"
-
-
-class ConfigError(ValueError):
-    """A flag, a config file value or a combination of them is invalid; the message says what to change."""
 
 
 class _Choice(str, Enum):
@@ -54,14 +51,6 @@ class Dtype(_Choice):
     FLOAT32 = "float32"
     BFLOAT16 = "bfloat16"
     FLOAT16 = "float16"
-
-
-def _enum(enum: type[Enum], value: object, flag: str) -> Enum:
-    try:
-        return enum(value)
-    except ValueError:
-        choices = ", ".join(member.value for member in enum)
-        raise ConfigError(f"{flag} {value!r} is not one of: {choices}.") from None
 
 
 def _positive(value: float, flag: str, allow_zero: bool = False) -> None:
@@ -119,7 +108,7 @@ class PrepareArgs:
             self.input = [self.input]
         if not self.input:
             raise ConfigError("--input needs at least one file, folder or SQL URL.")
-        self.redact = _enum(Redact, self.redact, "--redact")
+        self.redact = parse_enum(Redact, self.redact, "--redact")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"--val-fraction must be at least 0 and below 1 (e.g. 0.1), got {self.val_fraction}.")
         import re
@@ -180,9 +169,9 @@ class SFTArgs:
     seed: int = field(default=42, metadata={"help": "Seed of weight initialisation, dropout and data order."})
 
     def __post_init__(self) -> None:
-        self.quantization = _enum(Quantization, self.quantization, "--quantization")
-        self.report_to = _enum(ReportTo, self.report_to, "--report-to")
-        self.dtype = _enum(Dtype, self.dtype, "--dtype")
+        self.quantization = parse_enum(Quantization, self.quantization, "--quantization")
+        self.report_to = parse_enum(ReportTo, self.report_to, "--report-to")
+        self.dtype = parse_enum(Dtype, self.dtype, "--dtype")
         if isinstance(self.lora_target_modules, str):
             self.lora_target_modules = [self.lora_target_modules]
         _positive(self.lora_r, "--lora-r", allow_zero=True)
@@ -241,8 +230,8 @@ class EvaluateArgs:
     dtype: Dtype = field(default=Dtype.AUTO, metadata={"help": "auto, float32, bfloat16 or float16."})
 
     def __post_init__(self) -> None:
-        self.quantization = _enum(Quantization, self.quantization, "--quantization")
-        self.dtype = _enum(Dtype, self.dtype, "--dtype")
+        self.quantization = parse_enum(Quantization, self.quantization, "--quantization")
+        self.dtype = parse_enum(Dtype, self.dtype, "--dtype")
         if self.split not in {"validation", "train"}:
             raise ConfigError(f"--split must be validation or train, got {self.split!r}.")
         if self.max_examples is not None:
@@ -277,7 +266,7 @@ class MergeArgs:
     )
 
     def __post_init__(self) -> None:
-        self.dtype = _enum(Dtype, self.dtype, "--dtype")
+        self.dtype = parse_enum(Dtype, self.dtype, "--dtype")
         if Path(self.output).resolve() == Path(self.adapter).resolve():
             raise ConfigError("--output must differ from --adapter; choose a new folder for the merged model.")
 

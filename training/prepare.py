@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
+from ridgeline import knowledge
 from training.config import ConfigError, PrepareArgs, Redact, parse
 from training.formats import DataError, expand_inputs, is_sql_url, read_file
 from training.redact import Redactor
@@ -36,8 +37,6 @@ MAX_LISTED_ERRORS = 50
 
 def system_prompt_and_keep(args: PrepareArgs) -> tuple[str, list[str]]:
     """The system prompt every conversation starts with, and the store's public contacts (never redacted)."""
-    from actions import knowledge
-
     try:
         facts = knowledge.load(Path(args.store_facts))
     except knowledge.KnowledgeError as exc:

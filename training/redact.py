@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from typing import Iterable
 
-from privacy.masking import EMAIL_PATTERN, luhn_ok  # the same email shape and card check as the logs' masking
+from ridgeline.shapes import EMAIL_OR_URL_ENCODED, luhn_ok  # the same email shape and card check as the logs' masking
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ ORDER_ID = "<ORDER_ID>"
 # A run of digits with the separators people type in phone and card numbers.
 _NUMBER_RUN = re.compile(r"(?<![\w+])\+?\(?\d(?:[\d \t().-]*\d)?")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EMAIL = re.compile(EMAIL_OR_URL_ENCODED)
 
 
 def _digits(text: str) -> str:
@@ -72,7 +73,7 @@ class Redactor:
                 return PHONE + tail
             return run
 
-        text = EMAIL_PATTERN.sub(email, text)
+        text = _EMAIL.sub(email, text)
         text = self._order_id.sub(order_id, text)
         text = _NUMBER_RUN.sub(number, text)
         return text, counts

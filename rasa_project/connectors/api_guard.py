@@ -32,6 +32,9 @@ from typing import Any, Callable, Collection, Dict, Optional, Tuple
 
 from typing import TYPE_CHECKING
 
+from ridgeline.access import bearer_token, same_secret
+from ridgeline.text import has_control_characters, lone_surrogate_at
+
 if TYPE_CHECKING:  # the checks need no Sanic, so their tests need no Rasa
     from sanic import Blueprint
     from sanic.request import Request
@@ -135,17 +138,15 @@ def check_json(value: Any, max_depth: int = MAX_JSON_DEPTH, max_values: int = MA
 
 
 def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        bad = text[error.start]
-        raise BadBody(f"the body holds a lone surrogate (\\u{ord(bad):04x}), which is not Unicode text") from None
+    at = lone_surrogate_at(text)
+    if at is not None:
+        raise BadBody(f"the body holds a lone surrogate (\\u{ord(text[at]):04x}), which is not Unicode text")
 
 
 def check_conversation_id(conversation_id: str) -> None:
     if len(conversation_id) > MAX_CONVERSATION_ID_CHARS:
         raise BadBody(f"the conversation id is longer than {MAX_CONVERSATION_ID_CHARS} characters")
-    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in conversation_id):
+    if has_control_characters(conversation_id):
         raise BadBody("the conversation id holds control characters")
 
 
@@ -203,13 +204,13 @@ def problem(method: str, route: str, conversation_id: Optional[str], raw_body: b
 def authorized(request: "Request", env: Any = os.environ) -> bool:
     """Whether the request carries Rasa's API token or a JWT signed with Rasa's secret."""
     token, given = env.get("RASA_AUTH_TOKEN") or "", request.args.get("token") or ""
-    if token and given and hmac.compare_digest(given.encode(), token.encode()):
+    if token and given and same_secret(given, token):
         return True
     secret = env.get("RASA_JWT_SECRET")
-    scheme, _, jwt_token = (request.headers.get("Authorization") or "").partition(" ")
-    if not secret or scheme.lower() != "bearer":
+    jwt_token = bearer_token(request.headers.get("Authorization"))
+    if not secret or jwt_token is None:
         return False
-    return valid_hmac_jwt(jwt_token.strip(), secret, env.get("RASA_JWT_METHOD") or "HS256")
+    return valid_hmac_jwt(jwt_token, secret, env.get("RASA_JWT_METHOD") or "HS256")
 
 
 _HMAC_JWT = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
@@ -236,7 +237,7 @@ def valid_hmac_jwt(token: str, secret: str, method: str) -> bool:
         return False
     expected = hmac.new(secret.encode(), f"{parts[0]}.{parts[1]}".encode(), digest).digest()
     expires = payload.get("exp")
-    return hmac.compare_digest(signature, expected) and (
+    return same_secret(signature, expected) and (
         not isinstance(expires, (int, float)) or expires > time.time())
 
 

@@ -16,7 +16,6 @@ import functools
 import logging
 import math
 import os
-import re
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -25,7 +24,8 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Mapping, Optional, Tex
 from typing import TYPE_CHECKING
 
 from connectors import action_response_check, api_guard, tf_predict
-from privacy import install_log_masking
+from ridgeline.privacy import install_log_masking
+from ridgeline.text import clean_text
 
 if TYPE_CHECKING:  # the gate itself needs neither at run time, so its tests need no Rasa
     from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -34,14 +34,6 @@ if TYPE_CHECKING:  # the gate itself needs neither at run time, so its tests nee
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[["UserMessage"], Awaitable[Any]]
-
-# C0/C1 control characters other than tab and newline, lone surrogates (not text), and the
-# invisible characters that only hide or reorder text: zero-width space, word joiner,
-# byte-order mark, bidi embeddings, overrides and isolates, and Unicode tag characters (which
-# can carry hidden text) unless they follow the black flag of a subdivision flag. Joiners
-# (ZWJ/ZWNJ, used by emoji and several scripts) and the right-to-left marks stay.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-                      r"|(?<![\U0001F3F4\U000E0020-\U000E007F])[\U000E0000-\U000E007F]+")
 
 DEFAULT_TEXTS = {
     "utter_no_reply": "Sorry, part of our system isn't responding right now, so I couldn't answer "
@@ -76,11 +68,6 @@ class GateSettings:
             rate_limit_messages=number("RATE_LIMIT_MESSAGES", int, cls.rate_limit_messages),
             rate_limit_window_s=number("RATE_LIMIT_WINDOW_S", float, cls.rate_limit_window_s),
         )
-
-
-def clean_text(text: Text, max_chars: int) -> Text:
-    """The message without control or hiding characters, cut to ``max_chars``."""
-    return _CONTROL.sub("", text)[:max_chars]
 
 
 class SenderRateLimiter:

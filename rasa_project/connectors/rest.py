@@ -25,6 +25,7 @@ from sanic.response import HTTPResponse
 from connectors import api_guard
 from connectors.api_guard import BadBody, check_json
 from connectors.gate import MessageGate, shared_gate
+from ridgeline.text import has_control_characters
 
 MAX_SENDER_CHARS = api_guard.MAX_CONVERSATION_ID_CHARS
 EXAMPLE = '{"sender": "visitor-42", "message": "where is my order?"}'
@@ -53,7 +54,7 @@ def parse_body(raw: bytes) -> tuple[str, str, Optional[dict]]:
         raise BadRequest('"sender" must be a non-empty string that identifies the conversation')
     if len(sender) > MAX_SENDER_CHARS:
         raise BadRequest(f'"sender" is longer than {MAX_SENDER_CHARS} characters')
-    if any(ord(c) < 32 for c in sender):
+    if has_control_characters(sender):
         raise BadRequest('"sender" holds control characters')
     if not isinstance(message, str):
         raise BadRequest(f'"message" must be a string, got {type(message).__name__}')

@@ -18,7 +18,6 @@ TELEGRAM_WEBHOOK_URL (webhook_url), TELEGRAM_API_URL (api_url, default https://a
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from sanic.response import HTTPResponse
 
 from connectors.common import DisabledChannel, RecentKeys, environment, setting
 from connectors.gate import shared_gate
+from ridgeline.access import same_secret
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class TelegramInput(RasaTelegramInput):
         return TelegramOutput(self.access_token, self.api_url)
 
     def is_from_telegram(self, request: Request) -> bool:
-        return hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self.secret_token.encode())
+        return same_secret(request.headers.get(SECRET_HEADER, ""), self.secret_token)
 
     async def register_webhook(self, bot: TelegramOutput) -> None:
         if not self.webhook_url:

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from rasa_sdk import Tracker
 
-from actions import knowledge
+from ridgeline import knowledge
 from actions.config import ActionServerConfig
 from tests.fake_openai import FakeOpenAIServer
 

@@ -119,26 +119,26 @@ def test_images_agree_with_the_chart_on_ports_and_commands():
             assert port in steps["HEALTHCHECK"]
 
 
-def test_rasa_and_the_action_server_images_hold_the_privacy_package():
-    """Rasa's connectors and the action server import `privacy` (log masking) at start-up."""
+def test_rasa_and_the_action_server_images_hold_the_ground_floor():
+    """Rasa's connectors and the action server import `ridgeline` (log masking, shared checks) at start-up."""
     rasa, actions = (final_stages(DOCKER / f"{n}.Dockerfile") for n in ("rasa", "actions"))
     (rasa,), (actions,) = rasa.values(), actions.values()
     rasa_copies = [r.split() for w, r in rasa["steps"] if w == "COPY" and not r.startswith("--from")]
     # next to the connectors, in Rasa's working directory (which Rasa puts on sys.path)
     assert ["rasa_project/connectors", "/app/connectors"] in rasa_copies
-    assert ["privacy", "/app/privacy"] in rasa_copies and dict(rasa["steps"])["WORKDIR"] == "/app"
+    assert ["ridgeline", "/app/ridgeline"] in rasa_copies and dict(rasa["steps"])["WORKDIR"] == "/app"
     actions_copies = [r.split() for w, r in actions["steps"] if w == "COPY" and not r.startswith("--from")]
-    assert ["privacy/", "./privacy/"] in actions_copies and ["actions/", "./actions/"] in actions_copies
+    assert ["ridgeline/", "./ridgeline/"] in actions_copies and ["actions/", "./actions/"] in actions_copies
     assert dict(actions["steps"])["WORKDIR"] == "/app"
 
 
-def test_both_llm_images_hold_the_privacy_package():
-    """`python -m llm serve` masks personal data in its log with `privacy`."""
+def test_both_llm_images_hold_the_ground_floor():
+    """`python -m llm serve` masks personal data in its log with `ridgeline.privacy`."""
     stages = final_stages(DOCKER / "llm.Dockerfile")
     assert len(stages) == 2
     for name, stage in stages.items():
         copies = [r.split() for w, r in stage["steps"] if w == "COPY" and not r.startswith("--from")]
-        assert ["privacy/", "./privacy/"] in copies and ["llm/", "./llm/"] in copies, name
+        assert ["ridgeline/", "./ridgeline/"] in copies and ["llm/", "./llm/"] in copies, name
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:

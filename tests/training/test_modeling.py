@@ -55,11 +55,11 @@ def test_sft_defaults():
     ("overrides", "message"),
     [
         ({"quantization": "nf4", "lora_r": 0}, "--quantization nf4 freezes the base weights in nf4, so it needs LoRA"),
-        ({"quantization": "fp4"}, "--quantization 'fp4' is not one of: none, int8, nf4"),
+        ({"quantization": "fp4"}, "--quantization 'fp4' is not valid; use one of none, int8, nf4"),
         ({"max_steps": 0}, "--max-steps must be a positive number of steps, or -1"),
         ({"lora_dropout": 1.0}, "--lora-dropout must be at least 0 and below 1"),
         ({"batch_size": 0}, "--batch-size must be more than zero"),
-        ({"report_to": "mlflow"}, "--report-to 'mlflow' is not one of: tensorboard, wandb, none"),
+        ({"report_to": "mlflow"}, "--report-to 'mlflow' is not valid; use one of tensorboard, wandb, none"),
     ],
 )
 def test_sft_refuses_bad_settings(overrides, message):

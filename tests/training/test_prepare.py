@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actions import knowledge
+from ridgeline import knowledge
 from tests.training.conftest import SHORT_SYSTEM_PROMPT, chat, read_jsonl, write_jsonl
 from training import prepare
 from training.config import PrepareArgs
@@ -403,7 +403,7 @@ def test_unknown_config_key_is_an_error(tmp_path, capsys):
 
 def test_defaults_match_the_action_server():
     args = PrepareArgs(input=["x"], output="o")
-    from actions.config import DEFAULT_STORE_FACTS
+    from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
 
     assert Path(args.store_facts) == DEFAULT_STORE_FACTS
     assert "utter_llm_unavailable" in args.exclude_responses

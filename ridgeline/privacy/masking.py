@@ -7,7 +7,7 @@ So a number is masked only when its shape says what it is:
 - ``<email>``: ``name@domain.tld``, also percent-encoded as it appears in URLs and access
   logs (``anna%40example.com``, ``anna%2Bshop%40example.com``);
 - ``<order-id>``: this shop's order numbers in every form the assistant accepts
-  (``actions/orders_db.py``: ``rg``, any spaces, dashes and underscores, five digits:
+  (``ridgeline.shapes.ORDER_ID``: ``rg``, any spaces, dashes and underscores, five digits:
   ``RG-10421``, ``rg10421``, ``RG - 10421``, ``RG--10421``, ``RG_10421``);
 - ``<card>``: 13-19 digits, plain or grouped by spaces or dashes, starting with 2-6 (the
   card networks' ranges) and passing the Luhn check;
@@ -30,6 +30,9 @@ from __future__ import annotations
 
 import re
 
+from ridgeline.shapes import EMAIL_OR_URL_ENCODED, luhn_ok
+from ridgeline.shapes import ORDER_ID as ORDER_ID_SHAPE
+
 EMAIL = "<email>"
 PHONE = "<phone>"
 ORDER_ID = "<order-id>"
@@ -37,11 +40,8 @@ CARD = "<card>"
 TOKEN = "<token>"
 
 # "@" or its percent-encoding "%40"; "%" may be in the local part too ("anna%2Bshop%40...").
-EMAIL_PATTERN = re.compile(
-    r"(?<![\w.%+-])[\w.%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
-)
-# The shape `actions/orders_db.py` accepts (`rg[\s\-_]*\d{5}`), not inside a longer word or number.
-_ORDER_ID = re.compile(r"(?<![\w-])rg[\s_-]*\d{5}(?!\w)", re.IGNORECASE)
+EMAIL_PATTERN = re.compile(EMAIL_OR_URL_ENCODED)
+_ORDER_ID = re.compile(ORDER_ID_SHAPE)
 
 # Credentials. A JWT starts where a base64url run starts (so a long run is scanned once).
 _JWT = re.compile(r"(?<![\w-])eyJ[\w-]+\.[\w-]+\.[\w-]*")
@@ -63,17 +63,6 @@ _NUMBER = re.compile(
 )
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
-
-
-def luhn_ok(digits: str) -> bool:
-    """The Luhn check payment card numbers pass (and most other long digit runs do not)."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 def _is_card(run: str, digits: str) -> bool:

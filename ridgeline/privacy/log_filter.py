@@ -1,6 +1,6 @@
 """Mask personal data in log records before any handler writes them.
 
-    from privacy import install_log_masking
+    from ridgeline.privacy import install_log_masking
     logging.basicConfig(...)      # or Rasa's / Sanic's own logging set-up
     install_log_masking()         # safe to call again after any later logging set-up
 
@@ -27,7 +27,7 @@ import logging
 import traceback
 from typing import Iterable
 
-from privacy.masking import mask_personal_data
+from ridgeline.privacy.masking import mask_personal_data
 
 # Sanic's loggers (sanic.log / sanic.logging.loggers), which Sanic and Rasa configure not to
 # propagate to the root logger.

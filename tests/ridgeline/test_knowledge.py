@@ -5,8 +5,8 @@ import copy
 import pytest
 import yaml
 
-from actions import knowledge
-from actions.config import DEFAULT_STORE_FACTS
+from ridgeline import knowledge
+from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
 
 
 def test_generated_faq_responses_match_the_store_facts():

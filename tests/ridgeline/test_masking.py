@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from privacy import DEFAULT_LOGGERS, SANIC_LOGGERS, MaskPersonalData, install_log_masking, mask_personal_data
+from ridgeline.privacy import DEFAULT_LOGGERS, SANIC_LOGGERS, MaskPersonalData, install_log_masking, mask_personal_data
 
 MASKED = [
     # emails
@@ -43,7 +43,7 @@ MASKED = [
     # percent-encoded emails, as access logs print them in paths and query strings
     ("GET /conversations/anna%40example.com/tracker", "GET /conversations/<email>/tracker"),
     ("?sender=anna.berg%2Bshop%40mail.example.co.uk&x=1", "?sender=<email>&x=1"),
-    # order ids in the other shapes actions/orders_db.py accepts: rg, spaces/dashes/underscores, 5 digits
+    # order ids in the other shapes ridgeline.shapes.ORDER_ID accepts: rg, spaces/dashes/underscores, 5 digits
     ("RG - 10421 and RG--10422", "<order-id> and <order-id>"),
     ("rg__10421, RG -_ 10422, rg\t10423", "<order-id>, <order-id>, <order-id>"),
     # credentials
@@ -298,7 +298,7 @@ def test_install_is_idempotent_and_cheap(saved_logging):
 
 _SANIC_APP = """
 import logging
-from privacy import install_log_masking
+from ridgeline.privacy import install_log_masking
 install_log_masking()  # before the app exists, as in rasa_project/connectors
 from sanic import Sanic
 Sanic("rasa_server")  # Sanic's logging.config.dictConfig: new handlers on its loggers
