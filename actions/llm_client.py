@@ -3,14 +3,24 @@
 It speaks only the public chat-completions API, so this project's LLM service,
 vLLM or TGI can stand behind ``LLM_BASE_URL``. Every failure becomes an
 ``LLMError`` subclass; the caller decides what the user sees.
+
+The reply is streamed (``"stream": true``), so a reply that the deadline
+(``LLM_TIMEOUT_S``) overtakes is not lost: what arrived up to its last complete
+sentence is returned, marked ``cut``; only when not one sentence arrived is it an
+``LLMTimeout``. Leaving the stream closes the connection, and the LLM service stops
+generating at its next step. A server that ignores ``stream`` and answers with one
+JSON body is read as such.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
 
 import httpx
 
@@ -45,6 +55,22 @@ class LLMBadResponse(LLMError):
     reason = "bad_response"
 
 
+@dataclass(frozen=True)
+class LLMReply:
+    text: str
+    cut: bool = False  # the deadline came first: ``text`` ends at the last complete sentence
+
+
+# The end of a sentence in text that may go on: its mark (and closing quotes or brackets), then a space.
+_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)")
+
+
+def whole_sentences(text: str) -> str:
+    """``text`` up to its last complete sentence; empty when not one sentence is complete."""
+    ends = [match.end() for match in _SENTENCE_END.finditer(text)]
+    return text[: ends[-1]].strip() if ends else ""
+
+
 def extract_reply(payload: Any) -> str:
     """The assistant text of a chat-completions response, or ``LLMBadResponse``."""
     try:
@@ -61,7 +87,7 @@ async def complete_chat(
     config: ActionServerConfig,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> str:
+) -> LLMReply:
     """Ask the LLM service for the next assistant message, within ``config.llm_timeout_s``."""
     headers = {"Authorization": f"Bearer {config.llm_api_key}"} if config.llm_api_key else {}
     body = {
@@ -69,23 +95,78 @@ async def complete_chat(
         "messages": messages,
         "max_tokens": config.llm_max_tokens,
         "temperature": config.llm_temperature,
+        "stream": True,
     }
     started = time.perf_counter()
+    parts: list[str] = []
     try:
         # One budget for the whole call (httpx's own timeouts are per phase).
         async with asyncio.timeout(config.llm_timeout_s):
             async with httpx.AsyncClient(timeout=config.llm_timeout_s, transport=transport) as client:
-                response = await client.post(config.chat_completions_url, json=body, headers=headers)
+                async with client.stream("POST", config.chat_completions_url, json=body, headers=headers) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise LLMHTTPError(response.status_code, response.text)
+                    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                        await response.aread()
+                        parts.append(extract_reply(_json(response.content)))
+                    else:
+                        async for delta in _deltas(response):
+                            parts.append(delta)
     except (TimeoutError, httpx.TimeoutException) as error:
-        raise LLMTimeout(f"no reply within {config.llm_timeout_s:g} s") from error
+        return _cut_or_raise(parts, LLMTimeout(f"no reply within {config.llm_timeout_s:g} s"), error, started)
     except httpx.HTTPError as error:
-        raise LLMUnreachable(f"{config.chat_completions_url}: {error!r}") from error
-    if response.status_code != 200:
-        raise LLMHTTPError(response.status_code, response.text)
+        failure = LLMUnreachable(f"{config.chat_completions_url}: {error!r}")
+        return _cut_or_raise(parts, failure, error, started)
+    except LLMStreamFailed as error:
+        return _cut_or_raise(parts, error, error, started)
+    reply = "".join(parts).strip()
+    if not reply:
+        raise LLMBadResponse("the reply is empty")
+    logger.info("LLM reply in %.2f s (%d chars)", time.perf_counter() - started, len(reply))
+    return LLMReply(reply)
+
+
+class LLMStreamFailed(LLMError):
+    """The service reported an error in the middle of the stream."""
+
+    reason = "stream_error"
+
+
+def _cut_or_raise(parts: list[str], failure: LLMError, cause: BaseException, started: float) -> LLMReply:
+    received = "".join(parts)
+    usable = whole_sentences(received)
+    if not usable:
+        raise failure from cause
+    logger.warning("LLM reply cut after %.2f s (%s): kept %d of %d chars, up to the last whole sentence",
+                   time.perf_counter() - started, failure.reason, len(usable), len(received))
+    return LLMReply(usable, cut=True)
+
+
+def _json(raw: bytes) -> Any:
     try:
-        payload = response.json()
+        return json.loads(raw)
     except ValueError:
         raise LLMBadResponse("response is not JSON") from None
-    reply = extract_reply(payload)
-    logger.info("LLM reply in %.2f s (%d chars)", time.perf_counter() - started, len(reply))
-    return reply
+
+
+async def _deltas(response: httpx.Response) -> AsyncIterator[str]:
+    """The content deltas of a chat-completions event stream, until ``[DONE]``."""
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, other fields
+        data = line[len("data:"):].strip()
+        if data == "[DONE]":
+            return
+        chunk = _json(data.encode())
+        if not isinstance(chunk, dict):
+            raise LLMBadResponse("a stream event is not a JSON object")
+        if "error" in chunk:
+            message = (chunk["error"] or {}).get("message") if isinstance(chunk["error"], dict) else chunk["error"]
+            raise LLMStreamFailed(f"the LLM service failed mid-stream: {message}")
+        try:
+            content = chunk["choices"][0].get("delta", {}).get("content")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            continue  # e.g. the usage chunk, which has no choices
+        if isinstance(content, str):
+            yield content

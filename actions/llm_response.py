@@ -9,6 +9,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import metrics
 from actions.config import ActionServerConfig, get_config
 from actions.llm_client import LLMError, complete_chat
 from actions.prompt import build_messages
@@ -61,18 +62,25 @@ class ActionLLMResponse(Action):
                 canary=config.prompt_canary,
             )
             reply = await complete_chat(messages, config)
-            verdict = reply_guard(config).check(reply)
+            verdict = reply_guard(config).check(reply.text)
         except LLMError as error:
             logger.warning("LLM unavailable for %s (%s): %s", tracker.sender_id, error.reason, error)
-            dispatcher.utter_message(response=FALLBACK_RESPONSE)
-            return []
+            return apologise(dispatcher)
         except Exception:  # the user must get an answer whatever went wrong
             logger.exception("action_llm_response failed for %s", tracker.sender_id)
-            dispatcher.utter_message(response=FALLBACK_RESPONSE)
-            return []
+            return apologise(dispatcher)
         if verdict.text is None:
             logger.warning("withheld an LLM reply for %s: %s", tracker.sender_id, verdict.reason)
-            dispatcher.utter_message(response=FALLBACK_RESPONSE)
-            return []
+            return apologise(dispatcher)
+        if reply.cut:
+            logger.warning("sent %s a reply cut at its last complete sentence (%d chars)",
+                           tracker.sender_id, len(verdict.text))
+        metrics.count_llm_reply("cut" if reply.cut else "whole")
         dispatcher.utter_message(text=verdict.text)
         return []
+
+
+def apologise(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
+    metrics.count_llm_reply("apology")
+    dispatcher.utter_message(response=FALLBACK_RESPONSE)
+    return []

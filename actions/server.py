@@ -3,8 +3,9 @@
 ``python -m actions.server`` takes rasa-sdk's own command-line options (``--actions actions
 --port 5055``) and adds, around rasa-sdk's app:
 
-- access: with ``ACTION_SERVER_TOKEN`` set, every route but ``/health`` needs
+- access: with ``ACTION_SERVER_TOKEN`` set, every route but ``/health`` and ``/metrics`` needs
   ``Authorization: Bearer <token>``, which Rasa sends from ``action_endpoint.headers``;
+- metrics: ``GET /metrics`` in Prometheus' text format (``actions/metrics.py``);
 - input: a ``/webhook`` body that is not a well-formed action call gets a 400 that says what is
   wrong, instead of rasa-sdk's 500 (which also echoed the request body, personal data included);
 - logs: personal data (emails, phone numbers, order ids) is masked in every log line.
@@ -31,6 +32,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
+from actions import metrics
 from actions.config import ActionServerConfig, get_config
 from ridgeline.access import bearer_matches
 from ridgeline.privacy import install_log_masking
@@ -38,7 +40,7 @@ from ridgeline.text import lone_surrogate_at
 
 logger = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/metrics"})  # scraped from inside the cluster; never routed publicly
 
 
 class BadActionCall(ValueError):
@@ -142,6 +144,11 @@ def harden(app: Sanic, config: ActionServerConfig) -> Sanic:
             return _error(exception.status_code, str(exception))
         logger.error("%s %s failed", request.method, request.path, exc_info=exception)
         return _error(500, "The action server failed on this call; its log has the details.")
+
+    @app.get("/metrics")
+    async def metrics_endpoint(request: Request) -> HTTPResponse:
+        payload, content_type = metrics.render()
+        return response.raw(payload, content_type=content_type)
 
     # rasa-sdk's own handler answers every exception with a 500 that echoes the request body;
     # a fresh handler replaces it (Sanic refuses a second one for Exception).

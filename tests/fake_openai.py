@@ -15,12 +15,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Behaviour:
-    mode: str = "ok"  # ok | slow | status | garbage | empty | drop
+    # ok: streams when asked to (``"stream": true``), else one JSON body; json: one JSON body even
+    # when asked to stream; stream_error: a few words, then an error event; and the failures.
+    mode: str = "ok"  # ok | json | stream_error | slow | status | garbage | empty | drop
     reply: str = "Pitch the tent with its back to the wind."
     delay_s: float = 0.0
+    word_delay_s: float = 0.0  # between streamed words
+    stall_after_words: int | None = None  # then wait stall_s before the next word
+    stall_s: float = 30.0
     status: int = 500
     requests: list[dict] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
+    streams_finished: int = 0
+    streams_abandoned: int = 0
 
 
 class FakeOpenAIServer:
@@ -51,6 +58,8 @@ class FakeOpenAIServer:
                     self._send(200, b"<html>not json</html>")
                 elif behaviour.mode == "empty":
                     self._send(200, json.dumps({"choices": [{"message": {"content": "  "}}]}).encode())
+                elif behaviour.requests[-1].get("stream") and behaviour.mode != "json":
+                    self._stream(behaviour)
                 else:
                     body = {
                         "id": "chatcmpl-test",
@@ -59,6 +68,31 @@ class FakeOpenAIServer:
                                      "finish_reason": "stop"}],
                     }
                     self._send(200, json.dumps(body).encode())
+
+            def _stream(self, behaviour: Behaviour) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                words = behaviour.reply.split(" ")
+                if behaviour.mode == "stream_error":
+                    words = words[: len(words) // 2]
+                try:
+                    self._event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+                    for i, word in enumerate(words):
+                        time.sleep(behaviour.stall_s if i == behaviour.stall_after_words else behaviour.word_delay_s)
+                        self._event({"choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word}}]})
+                    if behaviour.mode == "stream_error":
+                        self._event({"error": {"message": "the engine failed", "type": "server_error"}})
+                    else:
+                        self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                    behaviour.streams_finished += 1  # before [DONE], so the client sees it counted
+                    self.wfile.write(b"data: [DONE]\n\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    behaviour.streams_abandoned += 1  # the client left mid-stream
+
+            def _event(self, payload: dict) -> None:
+                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                self.wfile.flush()
 
             def _send(self, status: int, body: bytes) -> None:
                 self.send_response(status)

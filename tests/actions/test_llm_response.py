@@ -9,7 +9,9 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.config import ActionServerConfig
-from actions.llm_client import LLMBadResponse, LLMHTTPError, LLMTimeout, LLMUnreachable, complete_chat
+from actions import metrics
+from actions.llm_client import (LLMBadResponse, LLMHTTPError, LLMReply, LLMTimeout, LLMUnreachable, complete_chat,
+                                whole_sentences)
 from actions.llm_response import FALLBACK_RESPONSE, TRUNCATED_RESPONSE, ActionLLMResponse
 from tests.actions.conftest import bot, make_tracker, user
 
@@ -89,3 +91,76 @@ def test_a_message_within_the_limit_gets_no_note(fake_llm, tmp_path):
     config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=2, max_user_chars=50)
     dispatcher = run_action(config, [user("x" * 50)])
     assert [m.get("response") for m in dispatcher.messages] == [None]
+
+
+def outcomes() -> dict[str, float]:
+    return {o: metrics.REGISTRY.get_sample_value("action_llm_replies_total", {"outcome": o})
+            for o in metrics.LLM_OUTCOMES}
+
+
+def counted(before: dict[str, float]) -> dict[str, float]:
+    return {o: v - before[o] for o, v in outcomes().items() if v != before[o]}
+
+
+def test_the_reply_is_streamed_and_counted_whole(fake_llm, llm_config):
+    fake_llm.behaviour.reply = "Dry boots slowly, away from the fire. Stuff them with newspaper."
+    before = outcomes()
+    dispatcher = run_action(llm_config, [user("how do I dry boots?")])
+    assert [m["text"] for m in dispatcher.messages] == ["Dry boots slowly, away from the fire. Stuff them with newspaper."]
+    assert fake_llm.behaviour.requests[0]["stream"] is True
+    assert fake_llm.behaviour.streams_finished == 1
+    assert counted(before) == {"whole": 1}
+
+
+def test_a_server_that_ignores_stream_is_read_as_one_body(fake_llm, llm_config):
+    fake_llm.behaviour.mode = "json"
+    reply = asyncio.run(complete_chat([{"role": "user", "content": "hi"}], llm_config))
+    assert reply == LLMReply("Pitch the tent with its back to the wind.")
+
+
+STALLING_REPLY = "Layer up before you get cold. Eat something warm before bed. Then check the"
+
+
+def test_a_reply_the_deadline_overtakes_is_cut_at_its_last_whole_sentence(fake_llm, tmp_path):
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=2.0)
+    fake_llm.behaviour.reply = STALLING_REPLY
+    fake_llm.behaviour.stall_after_words = 13  # up to "Then", and the stream stalls before "check"
+    before = outcomes()
+    dispatcher = run_action(config, [user("how do I stay warm in a tent?")])
+    assert [m["text"] for m in dispatcher.messages] == ["Layer up before you get cold. Eat something warm before bed."]
+    assert counted(before) == {"cut": 1}
+    deadline = time.monotonic() + 60  # a hang guard: the server notices the closed socket at its next write
+    while fake_llm.behaviour.streams_abandoned == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_llm.behaviour.streams_abandoned == 1  # the client hung up: the service can stop generating
+
+
+def test_the_apology_when_not_one_sentence_arrived_before_the_deadline(fake_llm, tmp_path):
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=1.0)
+    fake_llm.behaviour.reply = STALLING_REPLY
+    fake_llm.behaviour.stall_after_words = 4  # "Layer up before you"
+    with pytest.raises(LLMTimeout):
+        asyncio.run(complete_chat([{"role": "user", "content": "hi"}], config))
+    before = outcomes()
+    dispatcher = run_action(config, [user("how do I stay warm in a tent?")])
+    assert [m["response"] for m in dispatcher.messages] == [FALLBACK_RESPONSE]
+    assert counted(before) == {"apology": 1}
+
+
+def test_an_error_in_the_middle_of_the_stream_keeps_the_whole_sentences(fake_llm, llm_config):
+    fake_llm.behaviour.mode = "stream_error"
+    fake_llm.behaviour.reply = "Bring a liner. It adds warmth cheaply and keeps the bag clean for longer trips."
+    reply = asyncio.run(complete_chat([{"role": "user", "content": "hi"}], llm_config))
+    assert reply == LLMReply("Bring a liner.", cut=True)
+
+
+@pytest.mark.parametrize("text, whole", [
+    ("Hello there. This is", "Hello there."),
+    ("One. Two! Three? Four", "One. Two! Three?"),
+    ('He said "go." Then', 'He said "go."'),
+    ("It weighs 1.5 kg and", ""),  # a decimal point ends nothing
+    ("No sentence has ended", ""),
+    ("Maybe ended.", ""),  # the stream may go on (e.g. "ended.5"): only a mark followed by a space counts
+])
+def test_whole_sentences(text, whole):
+    assert whole_sentences(text) == whole

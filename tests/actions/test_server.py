@@ -134,3 +134,23 @@ def test_the_validator_accepts_what_rasa_sends():
     validate_action_call(action_call())
     with pytest.raises(BadActionCall, match="tracker.events\\[0\\].event"):
         validate_action_call({**action_call(), "tracker": {"sender_id": "a", "events": [{"text": "x"}]}})
+
+
+def apologies(server) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    reply = httpx.get(url(server, "/metrics"))  # open, like /health: scraped from inside the cluster
+    assert reply.status_code == 200
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(reply.text) for s in family.samples}
+    assert samples[("action_llm_replies_total", (("outcome", "whole"),))] >= 0
+    return samples[("action_llm_replies_total", (("outcome", "apology"),))]
+
+
+def test_metrics_count_the_apology_of_an_open_turn_whose_llm_is_unreachable(server):
+    before = apologies(server)
+    reply = httpx.post(url(server, "/webhook"), json=action_call("action_llm_response", text="which stove?"),
+                       headers=AUTH, timeout=30)
+    assert reply.status_code == 200
+    assert [r.get("response") for r in reply.json()["responses"]] == ["utter_llm_unavailable"]
+    assert apologies(server) == before + 1
