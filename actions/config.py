@@ -25,7 +25,9 @@ class ActionServerConfig:
     llm_model: str = "default"
     llm_api_key: str | None = field(default=None, repr=False)
     llm_timeout_s: float = 20.0
-    llm_max_tokens: int = 256
+    # The persona answers "in at most four sentences": about 100 tokens; a reply that reaches the
+    # limit mid-sentence is cut at its last complete one (llm_client).
+    llm_max_tokens: int = 100
     llm_temperature: float = 0.7
     history_turns: int = 8
     max_user_chars: int = 2000

@@ -20,7 +20,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 
@@ -58,7 +58,8 @@ class LLMBadResponse(LLMError):
 @dataclass(frozen=True)
 class LLMReply:
     text: str
-    cut: bool = False  # the deadline came first: ``text`` ends at the last complete sentence
+    # The deadline, a broken stream or max_tokens came first: ``text`` ends at its last complete sentence.
+    cut: bool = False
 
 
 # The end of a sentence in text that may go on: its mark (and closing quotes or brackets), then a space.
@@ -110,9 +111,9 @@ async def complete_chat(
                     if not response.headers.get("content-type", "").startswith("text/event-stream"):
                         await response.aread()
                         parts.append(extract_reply(_json(response.content)))
+                        finish_reason = None
                     else:
-                        async for delta in _deltas(response):
-                            parts.append(delta)
+                        finish_reason = await _read_stream(response, parts)
     except (TimeoutError, httpx.TimeoutException) as error:
         return _cut_or_raise(parts, LLMTimeout(f"no reply within {config.llm_timeout_s:g} s"), error, started)
     except httpx.HTTPError as error:
@@ -123,6 +124,11 @@ async def complete_chat(
     reply = "".join(parts).strip()
     if not reply:
         raise LLMBadResponse("the reply is empty")
+    if finish_reason == "length" and whole_sentences(reply + " "):
+        # max_tokens stopped it mid-sentence: end at the last complete one rather than mid-word.
+        logger.info("LLM reply reached max_tokens (%d) in %.2f s: cut at its last complete sentence",
+                    config.llm_max_tokens, time.perf_counter() - started)
+        return LLMReply(whole_sentences(reply + " "), cut=True)
     logger.info("LLM reply in %.2f s (%d chars)", time.perf_counter() - started, len(reply))
     return LLMReply(reply)
 
@@ -150,14 +156,16 @@ def _json(raw: bytes) -> Any:
         raise LLMBadResponse("response is not JSON") from None
 
 
-async def _deltas(response: httpx.Response) -> AsyncIterator[str]:
-    """The content deltas of a chat-completions event stream, until ``[DONE]``."""
+async def _read_stream(response: httpx.Response, parts: list[str]) -> str | None:
+    """Append the content deltas of a chat-completions event stream to ``parts`` until ``[DONE]``;
+    return the finish reason it gave (``stop``, ``length``) or ``None``."""
+    finish_reason = None
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue  # blank separators, comments, other fields
         data = line[len("data:"):].strip()
         if data == "[DONE]":
-            return
+            break
         chunk = _json(data.encode())
         if not isinstance(chunk, dict):
             raise LLMBadResponse("a stream event is not a JSON object")
@@ -165,8 +173,11 @@ async def _deltas(response: httpx.Response) -> AsyncIterator[str]:
             message = (chunk["error"] or {}).get("message") if isinstance(chunk["error"], dict) else chunk["error"]
             raise LLMStreamFailed(f"the LLM service failed mid-stream: {message}")
         try:
-            content = chunk["choices"][0].get("delta", {}).get("content")
+            choice = chunk["choices"][0]
+            content = choice.get("delta", {}).get("content")
         except (KeyError, IndexError, TypeError, AttributeError):
             continue  # e.g. the usage chunk, which has no choices
         if isinstance(content, str):
-            yield content
+            parts.append(content)
+        finish_reason = choice.get("finish_reason") or finish_reason
+    return finish_reason

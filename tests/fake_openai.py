@@ -23,6 +23,7 @@ class Behaviour:
     word_delay_s: float = 0.0  # between streamed words
     stall_after_words: int | None = None  # then wait stall_s before the next word
     stall_s: float = 30.0
+    finish_reason: str = "stop"  # of a stream: "length" plays a reply that max_tokens stopped
     status: int = 500
     requests: list[dict] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
@@ -84,7 +85,7 @@ class FakeOpenAIServer:
                     if behaviour.mode == "stream_error":
                         self._event({"error": {"message": "the engine failed", "type": "server_error"}})
                     else:
-                        self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                        self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": behaviour.finish_reason}]})
                     behaviour.streams_finished += 1  # before [DONE], so the client sees it counted
                     self.wfile.write(b"data: [DONE]\n\n")
                 except (BrokenPipeError, ConnectionResetError):

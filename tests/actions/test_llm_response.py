@@ -154,6 +154,17 @@ def test_an_error_in_the_middle_of_the_stream_keeps_the_whole_sentences(fake_llm
     assert reply == LLMReply("Bring a liner.", cut=True)
 
 
+def test_a_reply_that_max_tokens_stopped_mid_sentence_ends_at_its_last_whole_sentence(fake_llm, llm_config):
+    fake_llm.behaviour.finish_reason = "length"
+    fake_llm.behaviour.reply = "Pack a down jacket. Merino layers dry fast and do not"
+    before = outcomes()
+    dispatcher = run_action(llm_config, [user("what should I wear?")])
+    assert [m["text"] for m in dispatcher.messages] == ["Pack a down jacket."]
+    assert counted(before) == {"cut": 1}
+    fake_llm.behaviour.reply = "Merino layers dry fast and do not"  # not one whole sentence: kept as it is
+    assert asyncio.run(complete_chat([{"role": "user", "content": "hi"}], llm_config)).text == fake_llm.behaviour.reply
+
+
 @pytest.mark.parametrize("text, whole", [
     ("Hello there. This is", "Hello there."),
     ("One. Two! Three? Four", "One. Two! Three?"),
