@@ -34,6 +34,27 @@
     },
   }, document.getElementById("webchat"));
 
+  // "Sherpa is typing…" while the visitor waits: from their message until the next reply. The
+  // widget shows its own dots only between replies that have already arrived; an answer from the
+  // LLM takes seconds. The last message group in the conversation says who spoke last. A reply
+  // never comes later than Rasa's 60 s conversation lock, so the indicator gives up then.
+  const typing = document.getElementById("typing");
+  const TYPING_GIVE_UP_MS = 60000;
+  let givingUp = null;
+  function visitorIsWaiting() {
+    const groups = document.querySelectorAll("#webchat .rw-group-message");
+    const last = groups[groups.length - 1];
+    return Boolean(last && last.classList.contains("rw-from-client"));
+  }
+  function updateTyping() {
+    const waiting = visitorIsWaiting();
+    if (waiting === !typing.hidden) return;
+    typing.hidden = !waiting;
+    clearTimeout(givingUp);
+    if (waiting) givingUp = setTimeout(() => { typing.hidden = true; }, TYPING_GIVE_UP_MS);
+  }
+  new MutationObserver(updateTyping).observe(document.getElementById("webchat"), { childList: true, subtree: true });
+
   document.getElementById("new-chat").addEventListener("click", () => {
     localStorage.removeItem("chat_session");
     location.reload();

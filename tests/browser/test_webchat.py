@@ -91,6 +91,25 @@ def test_visitor_chats_and_the_conversation_survives_a_reload(webchat_stack, bro
     assert said == ["hi", OPEN_QUESTION, "thanks"]
 
 
+RECORD_TYPING = """
+window.typingStates = [];
+new MutationObserver(() => window.typingStates.push(!document.getElementById('typing').hidden))
+  .observe(document.getElementById('typing'), {attributes: true, attributeFilter: ['hidden']});
+"""
+
+
+def test_the_visitor_sees_sherpa_typing_until_the_reply_arrives(webchat_stack, browser):
+    browser.get(service_url(webchat_stack, "webchat") + "/")
+    typing = browser.find_element(By.ID, "typing")
+    assert not typing.is_displayed()
+    browser.execute_script(RECORD_TYPING)
+    send(browser, OPEN_QUESTION)
+    wait_for_count(browser, BOT, 1)
+    WebDriverWait(browser, 30, poll_frequency=0.1).until(lambda d: not d.find_element(By.ID, "typing").is_displayed())
+    # Every change of the indicator, in order: shown when the question went out, hidden with the reply.
+    assert browser.execute_script("return window.typingStates") == [True, False]
+
+
 def test_the_widget_comes_from_this_server_not_a_cdn(webchat_stack):
     base = service_url(webchat_stack, "webchat")
     page = httpx.get(f"{base}/", timeout=10).text
