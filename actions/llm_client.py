@@ -58,7 +58,8 @@ class LLMBadResponse(LLMError):
 @dataclass(frozen=True)
 class LLMReply:
     text: str
-    # The deadline, a broken stream or max_tokens came first: ``text`` ends at its last complete sentence.
+    # The deadline or a broken stream came first: ``text`` ends at its last complete sentence.
+    # (A reply that max_tokens stopped mid-sentence ends there too, but is whole as configured.)
     cut: bool = False
 
 
@@ -128,7 +129,7 @@ async def complete_chat(
         # max_tokens stopped it mid-sentence: end at the last complete one rather than mid-word.
         logger.info("LLM reply reached max_tokens (%d) in %.2f s: cut at its last complete sentence",
                     config.llm_max_tokens, time.perf_counter() - started)
-        return LLMReply(whole_sentences(reply + " "), cut=True)
+        return LLMReply(whole_sentences(reply + " "))
     logger.info("LLM reply in %.2f s (%d chars)", time.perf_counter() - started, len(reply))
     return LLMReply(reply)
 

@@ -1,8 +1,9 @@
 """The action server's Prometheus metrics, in one place (``GET /metrics``).
 
 - ``action_llm_replies_total{outcome}``: open-ended turns by what the visitor got: ``whole`` (the
-  LLM's reply as generated), ``cut`` (the deadline or a broken stream came first; the reply ends
-  at its last complete sentence), ``apology`` (``utter_llm_unavailable``: nothing usable arrived,
+  LLM's reply as generated; one that ``LLM_MAX_TOKENS`` stopped mid-sentence ends at its last
+  complete sentence), ``cut`` (the deadline or a broken stream came first; the reply ends at its
+  last complete sentence), ``apology`` (``utter_llm_unavailable``: nothing usable arrived,
   or the reply guard withheld it).
 
 One registry per process. With several Sanic workers (``ACTION_SERVER_SANIC_WORKERS``) each

@@ -8,6 +8,10 @@ turns) on free loopback ports, then measures, one request at a time:
   * an open-ended turn through the action server to the LLM service (tiny model).
 Prints a markdown table (p50/p95/mean in ms). Figures hold for the machine and
 the model they were measured with; the tiny LLM says nothing about a real 1.5B model.
+
+``--open-questions N --llm-model DIR`` measures instead open questions answered by the model in
+DIR (e.g. ``models/bench/qwen2.5-1.5b`` from ``python -m llm.bench``), one visitor at a time and
+``--concurrency`` at once: see ``stack/bench_open.py``.
 """
 
 from __future__ import annotations
@@ -50,7 +54,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=200, help="measured requests per row")
+    parser.add_argument("--open-questions", type=int, default=0, metavar="N",
+                        help="instead: N open questions through the whole stack with --llm-model")
+    parser.add_argument("--llm-model", help="the LLM service's model for --open-questions (a directory)")
+    parser.add_argument("--concurrency", type=int, default=4, help="visitors at once in --open-questions' 2nd round")
+    parser.add_argument("--max-tokens", type=int, default=80, help="LLM_MAX_TOKENS for --open-questions")
+    parser.add_argument("--llm-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for the LLM service (repeatable), e.g. LLM_ENGINE=llamacpp")
     args = parser.parse_args(argv)
+    if args.open_questions:
+        from stack.bench_open import parse_env, run
+
+        if not args.llm_model:
+            parser.error("--open-questions needs --llm-model DIR (e.g. models/bench/qwen2.5-1.5b)")
+        return run(args.llm_model, args.open_questions, args.concurrency, args.max_tokens, parse_env(args.llm_env))
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
