@@ -7,7 +7,6 @@ RASA_VENV ?= .venv-rasa
 export VENV RASA_VENV
 PY := $(VENV)/bin/python
 RASA := $(abspath $(RASA_VENV))/bin/rasa
-RASA_ENV := RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1
 TINY_MODEL ?= models/tiny-qwen2
 RASA_PROJECT ?= rasa_project
 NLU_FOLDS ?= 3
@@ -65,7 +64,7 @@ faq-threshold: setup ## (designers) cross-validate the FAQ confidence gate's thr
 	@RASA=$(RASA) $(PY) -m scripts.designer faq-threshold $(RASA_PROJECT) --folds $(NLU_FOLDS)
 
 shell: rasa-model ## (designers) talk to the assistant in the terminal (start `make run` first for custom actions)
-	@cd rasa_project && $(RASA_ENV) $(RASA) shell --model models/assistant.tar.gz
+	@cd rasa_project && $(abspath $(RASA_VENV))/bin/python -m ridgeline_rasa.launch shell --model models/assistant.tar.gz
 
 tiny-model: setup ## build a tiny random Qwen2 model in models/tiny-qwen2 (LLM_MODEL=models/tiny-qwen2 make run)
 	@$(PY) -m llm tiny-model --output $(TINY_MODEL)

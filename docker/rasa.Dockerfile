@@ -2,6 +2,8 @@
 # Rasa Open Source 3.6 on Python 3.10, with the assistant's model trained at build time and baked in.
 #   docker build -f docker/rasa.Dockerfile -t ridgeline/rasa:0.1.0 .
 # (linux/amd64: TensorFlow 2.12, which Rasa 3.6 pins, has no arm64 wheel.)
+# How Rasa is launched (its ENV, `rasa train` and `rasa run` arguments) is defined once, in
+# ridgeline_rasa/launch.py; this file stays static and tests/deploy/test_images.py keeps it equal.
 # To serve a newer model without rebuilding, point Rasa at a model server
 # (Helm: rasa.model.serverUrl; endpoints.yml `models:`).
 ARG PYTHON_IMAGE=python:3.10.18-slim-bookworm
@@ -13,15 +15,20 @@ COPY requirements-rasa.txt /tmp/requirements-rasa.txt
 RUN python -m venv /opt/rasa \
     && /opt/rasa/bin/pip install "pip<24.1" \
     && /opt/rasa/bin/pip install -r /tmp/requirements-rasa.txt
+# The Rasa extension (ridgeline_rasa: channels, FAQ gate, tracker store, API guard) and the ground
+# floor it imports (ridgeline: log masking, shared shapes and checks), installed as a package.
+COPY packaging/ridgeline-rasa /src/packaging/ridgeline-rasa
+COPY ridgeline /src/ridgeline
+COPY ridgeline_rasa /src/ridgeline_rasa
+RUN /opt/rasa/bin/pip install --no-deps /src/packaging/ridgeline-rasa
 
 FROM build AS train
-ENV RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1
+ENV RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 SANIC_REQUEST_MAX_SIZE=2097152
 WORKDIR /project
 COPY rasa_project/config.yml ./config.yml
 COPY rasa_project/domain ./domain
 COPY rasa_project/data ./data
-COPY rasa_project/components ./components
-RUN /opt/rasa/bin/rasa train --fixed-model-name assistant --out /models --quiet
+RUN /opt/rasa/bin/rasa train --domain domain --fixed-model-name assistant --out /models --quiet
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="ridgeline-rasa" \
@@ -33,12 +40,10 @@ COPY --from=build /opt/rasa /opt/rasa
 WORKDIR /app
 COPY --from=train /models/assistant.tar.gz /app/models/assistant.tar.gz
 COPY rasa_project/credentials.yml rasa_project/endpoints.yml /app/
-# The project's channel connectors, named in credentials.yml as connectors.*, and the ground
-# floor they import (ridgeline/: log masking, shared shapes and checks); Rasa puts its working
-# directory /app on sys.path.
+# The old names connectors.* and components.* (deprecated, for one release: an operator's
+# credentials.yml or an older model may name them); Rasa puts its working directory /app on sys.path.
 COPY rasa_project/connectors /app/connectors
 COPY rasa_project/components /app/components
-COPY ridgeline /app/ridgeline
 # endpoints.yml sends ${ACTION_SERVER_TOKEN} to the action server: Rasa does not start without
 # it in its environment. HOME=/tmp: Rasa writes a small global config there; /tmp is the only
 # writable path (an emptyDir under Kubernetes, a tmpfs under docker-compose).

@@ -28,9 +28,12 @@ from pathlib import Path
 
 import yaml
 
+from ridgeline_rasa import launch
+
 REPO = Path(__file__).resolve().parent.parent
-RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+# Rasa's environment (ridgeline_rasa/launch.py), and the DeprecationWarnings of Rasa's own
+# dependencies kept out of what designers read.
+RASA_ENV = {**launch.ENV, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
 YAML_FOLDERS = ("domain", "data", "tests")
 
 
@@ -232,7 +235,7 @@ def _route_in_rasa(model: Path, project: Path, texts: list[list[str]]) -> list[d
     import logging
 
     logging.disable(logging.WARNING)
-    sys.path.insert(0, str(project))  # custom NLU components (components.*), as `rasa` with cwd=project
+    sys.path.insert(0, str(project))  # as `rasa` with cwd=project (the deprecated components.* names)
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
     from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
@@ -377,7 +380,7 @@ def holdout(project: Path, model: Path, holdout_file: Path, out: Path | None) ->
 
 # ---------------------------------------------------------------- faq-threshold: pick FaqConfidenceGate's threshold
 
-GATE_COMPONENT = "components.faq_gate.FaqConfidenceGate"
+GATE_COMPONENT = "ridgeline_rasa.faq_gate.FaqConfidenceGate"
 
 
 def _cross_validate_in_rasa(project: Path, folds: int, workdir: Path, seed: int = 42) -> list[dict]:

@@ -2,12 +2,12 @@
 # Train the Rasa model only when its inputs changed (`make rasa-model`).
 # The checksum covers config, domain, NLU/stories/rules data and the Rasa version.
 # RASA_MODEL_CACHE (a folder) keeps models by checksum, so CI reuses them across clones.
+# Rasa's environment and `rasa train` arguments: ridgeline_rasa/launch.py (python -m ridgeline_rasa.launch train).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RASA_VENV=$(realpath -m "${RASA_VENV:-.venv-rasa}")
 MODEL=rasa_project/models/assistant.tar.gz
 STAMP=rasa_project/models/.checksum
-export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1
 
 checksum=$(
   { cat requirements-rasa.txt
@@ -27,7 +27,7 @@ if [[ -n "${RASA_MODEL_CACHE:-}" && -f "$RASA_MODEL_CACHE/$checksum.tar.gz" ]]; 
 fi
 echo "rasa-model: training (data or config changed)…"
 start=$(date +%s)
-(cd rasa_project && "$RASA_VENV/bin/rasa" train --domain domain --fixed-model-name assistant --out models --quiet)
+(cd rasa_project && "$RASA_VENV/bin/python" -m ridgeline_rasa.launch train --out models)
 echo "$checksum" > "$STAMP"
 echo "rasa-model: trained in $(( $(date +%s) - start )) s"
 if [[ -n "${RASA_MODEL_CACHE:-}" ]]; then

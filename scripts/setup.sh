@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create both virtual environments, idempotently (`make setup`).
-#   .venv-rasa  Python 3.10, Rasa 3.6 (requirements-rasa.txt)
+#   .venv-rasa  Python 3.10, Rasa 3.6 (requirements-rasa.txt) and the Rasa extension (packaging/ridgeline-rasa)
 #   .venv       Python 3.11-3.13, this project editable with its dev and train extras
 # A venv is updated only when its requirements change (a stamp inside it holds their hash);
 # `make clean-venvs` removes both for a rebuild from scratch.
@@ -50,13 +50,19 @@ py3=${PYTHON3:-$(scripts/find_python.sh 3.11 3.13)} || {
   exit 1
 }
 
-ensure_venv "$RASA_VENV" "$py310" "$(hash_of requirements-rasa.txt)" \
-  '"$RASA_VENV/bin/pip" install -q "pip<24.1" && "$RASA_VENV/bin/pip" install -q -r requirements-rasa.txt'
+# Rasa's venv: Rasa, and the project's Rasa extension (ridgeline_rasa, with the ground floor
+# ridgeline) installed editable from packaging/ridgeline-rasa/ (no build isolation: no download).
+RASA_EXTENSION=packaging/ridgeline-rasa
+ensure_venv "$RASA_VENV" "$py310" "$(hash_of requirements-rasa.txt "$RASA_EXTENSION/pyproject.toml")" \
+  '"$RASA_VENV/bin/pip" install -q "pip<24.1" && "$RASA_VENV/bin/pip" install -q -r requirements-rasa.txt && "$RASA_VENV/bin/pip" install -q --no-build-isolation --no-deps -e "$RASA_EXTENSION"'
 ensure_venv "$VENV" "$py3" "$(hash_of pyproject.toml)-$EXTRAS" \
   '"$VENV/bin/pip" install -q -e ".[$EXTRAS]"'
 
 # The editable install points at this checkout; a venv reused from a cache may point elsewhere.
 if [[ "$("$VENV/bin/python" -c 'import actions, os; print(os.path.dirname(os.path.dirname(actions.__file__)))' 2>/dev/null)" != "$PWD" ]]; then
   "$VENV/bin/pip" install -q --no-deps -e .
+fi
+if [[ "$("$RASA_VENV/bin/python" -I -c 'import ridgeline_rasa, os; print(os.path.dirname(os.path.dirname(ridgeline_rasa.__file__)))' 2>/dev/null)" != "$PWD" ]]; then
+  "$RASA_VENV/bin/pip" install -q --no-build-isolation --no-deps -e "$RASA_EXTENSION"
 fi
 say "virtualenvs ready: $VENV ($("$VENV/bin/python" --version)), $RASA_VENV (rasa $("$RASA_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("rasa"))'))"

@@ -10,6 +10,7 @@ from typing import Mapping
 
 import yaml
 
+from ridgeline_rasa import launch
 from stack.process import Service
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -22,14 +23,12 @@ DEFAULT_LLM_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 TRACKER_STORE_VARS = {"url": "DB_HOST", "port": "DB_PORT", "username": "DB_USER",
                       "password": "DB_PASSWORD", "db": "DB_NAME", "login_db": "DB_LOGIN_DB"}
 # Without DB_HOST: Rasa's SQL tracker store on a local SQLite file, in WAL mode (no disk wait per commit).
-SQLITE_TRACKER_STORE = "connectors.sqlite_tracker_store.SQLiteTrackerStore"
+SQLITE_TRACKER_STORE = "ridgeline_rasa.tracker_store.SQLiteTrackerStore"
 LOCK_STORE_VARS = {"url": "REDIS_HOST", "port": "REDIS_PORT", "password": "REDIS_PASSWORD", "db": "REDIS_DB"}
 
-# Rasa Open Source would otherwise ask about, and send, usage telemetry. PYTHONPATH: the
-# connectors import the repo's ground floor, `ridgeline` (log masking, shared shapes and checks).
-# SANIC_REQUEST_MAX_SIZE: bodies over 2 MiB get 413 before Rasa reads them (Sanic's default is 100 MB).
-RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "PYTHONPATH": str(REPO_ROOT), "SANIC_REQUEST_MAX_SIZE": str(2 * 1024 * 1024)}
+# Rasa's environment, as every Rasa process of the project gets it (ridgeline_rasa/launch.py). The
+# extension (ridgeline_rasa) and the ground floor it imports are installed in .venv-rasa.
+RASA_ENV = dict(launch.ENV)
 
 
 def new_token() -> str:
@@ -161,11 +160,6 @@ def build_services(config: StackConfig) -> list[Service]:
     loopback = "127.0.0.1"
     public = "localhost" if config.host in {"127.0.0.1", "0.0.0.0"} else config.host
     llm_key = {"LLM_API_KEY": config.llm_api_key} if config.llm_api_key else {}
-    # Rasa's API: --auth-token (as ?token=) and, when set, a JWT secret (Authorization: Bearer <jwt>).
-    # Channel webhooks and / stay open.
-    rasa_access = ["--auth-token", config.rasa_auth_token]
-    if config.rasa_jwt_secret:
-        rasa_access += ["--jwt-secret", config.rasa_jwt_secret]
     llm = Service(
         name="llm",
         command=[python, "-m", "llm", "serve", "--model", config.llm_model,
@@ -191,18 +185,15 @@ def build_services(config: StackConfig) -> list[Service]:
     )
     rasa = Service(
         name="rasa",
-        command=[
-            str(config.rasa_venv / "bin" / "rasa"), "run",
-            "--model", str(config.rasa_model),
-            "--endpoints", str(write_rasa_endpoints(config)),
-            "--credentials", str(RASA_PROJECT / "credentials.yml"),
-            "--interface", config.host, "--port", str(config.rasa_port),
-            "--enable-api", *rasa_access, "--cors", "*",
-        ],
+        # Rasa's API: --auth-token (as ?token=) and, when set, a JWT secret (Authorization: Bearer <jwt>).
+        # Channel webhooks and / stay open.
+        command=[str(config.rasa_venv / "bin" / "rasa"), *launch.server_args(
+            config.rasa_model, write_rasa_endpoints(config), RASA_PROJECT / "credentials.yml", config.rasa_port,
+            interface=config.host, api_token=config.rasa_auth_token, jwt_secret=config.rasa_jwt_secret, cors="*")],
         health_url=f"http://{loopback}:{config.rasa_port}/",  # open; Rasa listens once the model is loaded
         url=f"http://{public}:{config.rasa_port}",
         cwd=RASA_PROJECT,
-        # The token and JWT secret also in the environment: the API guard (connectors/api_guard.py)
+        # The token and JWT secret also in the environment: the API guard (ridgeline_rasa/api_guard.py)
         # checks bodies only for callers Rasa will let in.
         env={**RASA_ENV, "ACTION_SERVER_TOKEN": config.action_server_token, "RASA_AUTH_TOKEN": config.rasa_auth_token,
              **({"RASA_JWT_SECRET": config.rasa_jwt_secret} if config.rasa_jwt_secret else {})},

@@ -1,11 +1,11 @@
 """Two Rasa processes on a real PostgreSQL tracker store and a real Redis lock store.
 
-Shared by tests/stores and tests/channels (tests/conftest.py registers these fixtures once,
+Shared by tests/stores and tests/ridgeline_rasa (tests/conftest.py registers these fixtures once,
 so one test session starts them once). Both are started the way `make run` starts Rasa
 (stack/services.py, rasa_project/credentials.yml) with the DB_* and REDIS_* variables set,
 next to one action server whose LLM is a fake that answers slowly, so that a turn going to
 the LLM takes long enough to overlap with another one. Replica B also has the Slack and
-Telegram channels on, their outgoing API calls going to local fakes (tests/channels/fake_apis.py).
+Telegram channels on, their outgoing API calls going to local fakes (tests/ridgeline_rasa/fake_apis.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from stack.process import Service, Stack, free_port
-from tests.channels.fake_apis import (SLACK_SECRET, SLACK_TOKEN, TELEGRAM_SECRET, TELEGRAM_TOKEN,
-                                      TELEGRAM_WEBHOOK_URL, FakeSlack, FakeTelegram)
+from tests.ridgeline_rasa.fake_apis import (SLACK_SECRET, SLACK_TOKEN, TELEGRAM_SECRET, TELEGRAM_TOKEN,
+                                            TELEGRAM_WEBHOOK_URL, FakeSlack, FakeTelegram)
 from tests.fake_openai import FakeOpenAIServer
 from tests.servers import PostgresServer, RedisServer, rasa_url, services_of, stack_config
 

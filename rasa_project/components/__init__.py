@@ -1,5 +1,6 @@
-"""The project's custom NLU components, named in config.yml as components.<module>.<Class>.
+"""Deprecated for one release: the FAQ gate moved to ``ridgeline_rasa.faq_gate.FaqConfidenceGate``.
 
-Rasa imports them the way it imports connectors/: from its working directory, rasa_project/
-(`rasa train/test/shell/run` there, `make run`; the Docker image copies this folder next to
-connectors/)."""
+A config.yml, or a model trained before the move, may still name
+``components.faq_gate.FaqConfidenceGate``: Rasa imports it from its working directory, and
+``components.faq_gate`` is then ``ridgeline_rasa.faq_gate`` itself, with a DeprecationWarning.
+"""

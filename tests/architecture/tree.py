@@ -7,10 +7,12 @@ import functools
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# Product packages by import name -> folder. `connectors` and `components` are what Rasa imports
-# from rasa_project/; `privacy` is the deprecated alias of `ridgeline.privacy`.
+# Product packages by import name -> folder. `ridgeline_rasa` is the Rasa extension (installed
+# into .venv-rasa); `connectors` and `components` (rasa_project/) are its deprecated old names, and
+# `privacy` is the deprecated alias of `ridgeline.privacy`.
 PACKAGES = {
     "ridgeline": REPO / "ridgeline",
+    "ridgeline_rasa": REPO / "ridgeline_rasa",
     "actions": REPO / "actions",
     "llm": REPO / "llm",
     "training": REPO / "training",

@@ -423,7 +423,7 @@ def test_rasa_is_stateless_with_postgresql_and_redis(env):
     }
     assert endpoints["lock_store"]["type"] == "redis" and endpoints["lock_store"]["password"] == "${REDIS_PASSWORD}"
     assert endpoints["lock_store"]["use_ssl"] is (env == "prod")
-    assert {"connectors.rest.RestInput", "connectors.socketio.SocketIOInput"} <= set(yaml.safe_load(config["credentials.yml"]))
+    assert {"ridgeline_rasa.channels.rest.RestInput", "ridgeline_rasa.channels.socketio.SocketIOInput"} <= set(yaml.safe_load(config["credentials.yml"]))
     rasa = by_name(objects, "Deployment", f"{RELEASE}-rasa")["spec"]["template"]["spec"]["containers"][0]
     env_vars = {e["name"]: e for e in rasa["env"]}
     host = env_vars["DB_HOST"]["value"]
@@ -444,7 +444,7 @@ def test_rasa_channel_limits_come_from_the_values():
         env_vars = {e["name"]: e.get("value") for e in rasa["env"]}
         return {k: env_vars[k] for k in ("MAX_MESSAGE_CHARS", "RATE_LIMIT_MESSAGES", "RATE_LIMIT_WINDOW_S")}
 
-    # the defaults are the channels' own (rasa_project/connectors/gate.py)
+    # the defaults are the channels' own (ridgeline_rasa/settings.py)
     assert limits(render("dev")) == {"MAX_MESSAGE_CHARS": "4000", "RATE_LIMIT_MESSAGES": "15", "RATE_LIMIT_WINDOW_S": "30"}
     tuned = render("dev", sets=("rasa.limits.maxMessageChars=1000", "rasa.limits.rateLimitMessages=5",
                                 "rasa.limits.rateLimitWindowSeconds=60"))
@@ -458,7 +458,7 @@ def test_channels_read_their_credentials_from_the_secret():
                                       "rasa.channels.telegram.botName=ridgeline_bot"))
     credentials = yaml.safe_load(by_name(objects, "ConfigMap", f"{RELEASE}-rasa")["data"]["credentials.yml"])
     # The project's connectors read the tokens from the environment: none in the ConfigMap.
-    assert "connectors.slack.SlackInput" in credentials and "connectors.telegram.TelegramInput" in credentials
+    assert "ridgeline_rasa.channels.slack.SlackInput" in credentials and "ridgeline_rasa.channels.telegram.TelegramInput" in credentials
     assert "slack" not in credentials and "token" not in str(credentials).lower()
     rasa = by_name(objects, "Deployment", f"{RELEASE}-rasa")["spec"]["template"]["spec"]["containers"][0]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in rasa["env"] if "valueFrom" in e}

@@ -120,13 +120,18 @@ def test_images_agree_with_the_chart_on_ports_and_commands():
 
 
 def test_rasa_and_the_action_server_images_hold_the_ground_floor():
-    """Rasa's connectors and the action server import `ridgeline` (log masking, shared checks) at start-up."""
+    """Rasa's extension and the action server import `ridgeline` (log masking, shared checks) at start-up."""
     rasa, actions = (final_stages(DOCKER / f"{n}.Dockerfile") for n in ("rasa", "actions"))
     (rasa,), (actions,) = rasa.values(), actions.values()
     rasa_copies = [r.split() for w, r in rasa["steps"] if w == "COPY" and not r.startswith("--from")]
-    # next to the connectors, in Rasa's working directory (which Rasa puts on sys.path)
-    assert ["rasa_project/connectors", "/app/connectors"] in rasa_copies
-    assert ["ridgeline", "/app/ridgeline"] in rasa_copies and dict(rasa["steps"])["WORKDIR"] == "/app"
+    # the old names connectors.* in Rasa's working directory (which Rasa puts on sys.path)
+    assert ["rasa_project/connectors", "/app/connectors"] in rasa_copies and dict(rasa["steps"])["WORKDIR"] == "/app"
+    # ridgeline_rasa and ridgeline installed (packaging/ridgeline-rasa) into the venv the runtime copies
+    build = stages(DOCKER / "rasa.Dockerfile")["build"]["steps"]
+    build_copies = [r.split() for w, r in build if w == "COPY"]
+    assert ["ridgeline", "/src/ridgeline"] in build_copies and ["ridgeline_rasa", "/src/ridgeline_rasa"] in build_copies
+    assert ("RUN", "/opt/rasa/bin/pip install --no-deps /src/packaging/ridgeline-rasa") in build
+    assert ("COPY", "--from=build /opt/rasa /opt/rasa") in rasa["steps"]
     actions_copies = [r.split() for w, r in actions["steps"] if w == "COPY" and not r.startswith("--from")]
     assert ["ridgeline/", "./ridgeline/"] in actions_copies and ["actions/", "./actions/"] in actions_copies
     assert dict(actions["steps"])["WORKDIR"] == "/app"

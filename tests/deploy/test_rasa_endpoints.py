@@ -85,7 +85,7 @@ def test_rasa_reads_the_charts_endpoints(env, tmp_path):
         assert read["tracker"][2]["query"] == {"sslmode": "require"}
     assert read["lock"][0] == "RedisLockStore"
     assert read["models"] == "https://models.example/rasa/model.tar.gz"
-    assert yaml.safe_load(config["credentials.yml"])["connectors.socketio.SocketIOInput"]["session_persistence"] is True
+    assert yaml.safe_load(config["credentials.yml"])["ridgeline_rasa.channels.socketio.SocketIOInput"]["session_persistence"] is True
 
 
 @pytest.mark.slow

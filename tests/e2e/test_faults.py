@@ -113,7 +113,7 @@ def test_llm_killed_mid_request_then_restarted(stack, talk, responses, tmp_path)
 
 def test_action_server_down_gets_a_clear_message_then_the_conversation_goes_on(stack, responses):
     # A sender id with an email in it: Rasa's warning about the silent turn names the sender,
-    # and its log must show it masked (privacy/, installed by rasa_project/connectors).
+    # and its log must show it masked (ridgeline.privacy, installed by ridgeline_rasa.install).
     talk = Conversation(service_url(stack, "rasa"), sender="fault-anna.berg@example.com")
     assert talk.say("hi")[0] in responses["utter_greet"]
     stack.stop(["actions"])

@@ -1,4 +1,4 @@
-"""Per-sender rate limiting and message limits on Rasa's channels (rasa_project/connectors/gate.py)."""
+"""Per-sender rate limiting and message limits on Rasa's channels (ridgeline_rasa/channels/gate.py)."""
 
 from __future__ import annotations
 

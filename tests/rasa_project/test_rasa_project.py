@@ -35,7 +35,7 @@ MIN_HOLDOUT_RESPONSE_ACCURACY = 0.90
 # Warnings Rasa 3.6 raises on this project that are not mistakes in the data:
 # * the validator does not know that the form (utter_ask_*) and custom actions
 #   (utter_invalid_*, utter_handoff, utter_llm_unavailable, utter_message_truncated) utter
-#   responses, nor that the channels (connectors/gate.py) say utter_no_reply and utter_slow_down, nor
+#   responses, nor that the channels (ridgeline_rasa/channels/gate.py) say utter_no_reply and utter_slow_down, nor
 #   that Rasa's action_restart says utter_restart;
 # * the importer re-adds the retrieval intent `faq` from the NLU data to the
 #   domain and reports it as a duplicate (without it in the domain, the story
@@ -452,11 +452,10 @@ def _rasa_python() -> Path:
 
 @pytest.mark.slow
 def test_the_faq_gate_sends_unsure_store_policy_answers_to_the_llm():
-    """FaqConfidenceGate (rasa_project/components/faq_gate.py) on Rasa's own Message objects."""
+    """FaqConfidenceGate (ridgeline_rasa/faq_gate.py) on Rasa's own Message objects."""
     script = r"""
 import json, sys
-sys.path.insert(0, sys.argv[1])
-from components.faq_gate import FaqConfidenceGate
+from ridgeline_rasa.faq_gate import FaqConfidenceGate
 from rasa.shared.nlu.training_data.message import Message
 
 def message(intent, confidence, response_confidence):
@@ -494,13 +493,15 @@ except ValueError:
 
 def test_the_pipeline_gates_faq_answers_after_the_response_selector():
     names = [c["name"] for c in _load(PROJECT / "config.yml")["pipeline"]]
-    gate = names.index("components.faq_gate.FaqConfidenceGate")
+    gate = names.index("ridgeline_rasa.faq_gate.FaqConfidenceGate")
     assert names.index("ResponseSelector") < gate
     threshold = next(c for c in _load(PROJECT / "config.yml")["pipeline"] if c["name"].endswith("FaqConfidenceGate"))
     assert 0.0 < threshold["threshold"] < 1.0
-    # The Rasa image trains and serves with it: both stages copy the folder next to connectors/.
+    # The Rasa image trains and serves with it: the build stage, which the training stage starts
+    # from, installs the extension; the old name (components.*) stays for models trained before.
     dockerfile = (REPO / "docker" / "rasa.Dockerfile").read_text()
-    assert "COPY rasa_project/components ./components" in dockerfile
+    assert "RUN /opt/rasa/bin/pip install --no-deps /src/packaging/ridgeline-rasa" in dockerfile
+    assert "FROM build AS train" in dockerfile
     assert "COPY rasa_project/components /app/components" in dockerfile
 
 

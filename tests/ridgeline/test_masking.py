@@ -299,7 +299,7 @@ def test_install_is_idempotent_and_cheap(saved_logging):
 _SANIC_APP = """
 import logging
 from ridgeline.privacy import install_log_masking
-install_log_masking()  # before the app exists, as in rasa_project/connectors
+install_log_masking()  # before the app exists, as ridgeline_rasa.channels does
 from sanic import Sanic
 Sanic("rasa_server")  # Sanic's logging.config.dictConfig: new handlers on its loggers
 for name in ("sanic.root", "sanic.error", "sanic.access"):  # and Rasa's update_sanic_log_level()

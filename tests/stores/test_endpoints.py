@@ -15,7 +15,7 @@ def endpoints_for(env: dict[str, str], tmp_path) -> dict:
 
 def test_without_store_variables_conversations_go_to_sqlite_and_locks_stay_in_memory(tmp_path):
     endpoints = endpoints_for({}, tmp_path)
-    assert endpoints["tracker_store"] == {"type": "connectors.sqlite_tracker_store.SQLiteTrackerStore",
+    assert endpoints["tracker_store"] == {"type": "ridgeline_rasa.tracker_store.SQLiteTrackerStore",
                                           "db": str(tmp_path / "tracker.db")}
     assert "lock_store" not in endpoints
 

@@ -42,7 +42,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered)
 from rasa.shared.core.trackers import DialogueStateTracker
-from connectors.sqlite_tracker_store import SQLiteTrackerStore
+from ridgeline_rasa.tracker_store import SQLiteTrackerStore
 
 tmp = Path(sys.argv[1])
 domain = Domain.from_yaml('''
@@ -110,8 +110,7 @@ def test_the_per_turn_queries_read_and_write_exactly_what_rasas_sql_store_does(t
         pytest.fail(f"{python} is missing: run `make setup` (make test does)")
     result = subprocess.run([str(python), "-c", EQUIVALENCE_SCRIPT, str(tmp_path)], cwd=root, capture_output=True,
                             text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'rasa_project'}",
-                                 "SQLALCHEMY_SILENCE_UBER_WARNING": "1"})
+                            env={**os.environ, "SQLALCHEMY_SILENCE_UBER_WARNING": "1"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert "a: latest same True, full same True, latest events 8" in lines  # the second session only

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.channels.fake_apis import SLACK_SECRET, SLACK_TOKEN
+from tests.ridgeline_rasa.fake_apis import SLACK_SECRET, SLACK_TOKEN
 from tests.servers import domain_responses
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

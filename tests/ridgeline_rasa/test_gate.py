@@ -1,4 +1,4 @@
-"""The gate every channel puts around Rasa (rasa_project/connectors/gate.py), without a Rasa server.
+"""The gate every channel puts around Rasa (ridgeline_rasa/channels/gate.py), without a Rasa server.
 
 Its behaviour through real Rasa servers is tested in tests/e2e/test_faults.py and test_bad_input.py.
 """
@@ -6,15 +6,12 @@ Its behaviour through real Rasa servers is tested in tests/e2e/test_faults.py an
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "rasa_project"))
-from connectors.gate import (DEFAULT_TEXTS, GateSettings, MessageGate, SenderRateLimiter,  # noqa: E402
-                             clean_text)
+from ridgeline_rasa.channels.gate import (DEFAULT_TEXTS, GateSettings, MessageGate, SenderRateLimiter,
+                                         clean_text)
 
 
 class Clock:

@@ -1,6 +1,6 @@
 """Fake Slack Web API and Telegram Bot API servers on loopback that record what Rasa posts.
 
-Rasa's connectors are pointed at them with SLACK_API_URL and TELEGRAM_API_URL, so a test
+Rasa's channels (ridgeline_rasa.channels) are pointed at them with SLACK_API_URL and TELEGRAM_API_URL, so a test
 sees exactly the HTTP calls that would have gone to slack.com or api.telegram.org.
 """
 

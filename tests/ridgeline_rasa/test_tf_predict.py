@@ -1,4 +1,4 @@
-"""connectors/tf_predict.py, in Rasa's own virtualenv with the project's trained model."""
+"""ridgeline_rasa/speedups/tf_predict.py, in Rasa's own virtualenv with the project's trained model."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ logging.disable(logging.WARNING)
 from rasa.core.agent import Agent
 from rasa.utils.tensorflow.models import RasaModel
 from tensorflow.python.eager.polymorphic_function import tracing_compiler
-from connectors import tf_predict
+from ridgeline_rasa.speedups import tf_predict
 
 TEXTS = ["hi", "what is your return policy", "how do I repair a small tear in my tent fly",
          "where is my order RG-10421", "I want to talk to a person", "fleece or softshell?"]
@@ -70,8 +70,7 @@ def test_rasa_models_predict_the_same_through_the_compiled_function_without_per_
         pytest.fail(f"{MODEL} is missing: run `make rasa-model` (make test does)")
     result = subprocess.run([str(RASA_PYTHON), "-c", SCRIPT, str(MODEL)], cwd=ROOT / "rasa_project",
                             capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'rasa_project'}",
-                                 "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            env={**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert "dispatches after install: 0" in lines

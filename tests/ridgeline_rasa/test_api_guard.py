@@ -1,4 +1,4 @@
-"""The checks in front of Rasa's HTTP API (rasa_project/connectors/api_guard.py), without a Rasa server.
+"""The checks in front of Rasa's HTTP API (ridgeline_rasa/api_guard.py), without a Rasa server.
 
 Through a real Rasa server (and its Sanic 21.12) they are tested in tests/e2e/test_bad_input.py.
 """
@@ -6,15 +6,11 @@ Through a real Rasa server (and its Sanic 21.12) they are tested in tests/e2e/te
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
+from ridgeline_rasa.api_guard import MAX_JSON_DEPTH, BadBody, authorized, check_json, problem
 from tests.servers import hs256_jwt
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "rasa_project"))
-from connectors.api_guard import MAX_JSON_DEPTH, BadBody, authorized, check_json, problem  # noqa: E402
 
 MESSAGES = "conversations/<conversation_id:path>/messages"
 EVENTS = "conversations/<conversation_id:path>/tracker/events"

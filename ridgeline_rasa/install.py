@@ -1,0 +1,54 @@
+"""What the Rasa extension installs into a running Rasa server, in one named place.
+
+Rasa Open Source 3.6 gives a project no start-up hook of its own: the one moment project code
+runs with the server's Sanic app in hand is a channel blueprint's ``before_server_start``
+listener. So every channel of this package calls ``on_server_start(blueprint)``, and the first
+listener to run calls ``install(app)``, which installs each piece once:
+
+1. ``mask_logs``: personal data (emails, phone numbers, order ids, card numbers, credentials)
+   masked in every log line, now that Rasa and Sanic have set up every handler they will use;
+2. the API guard (``ridgeline_rasa.api_guard``): clear 400s for malformed bodies sent to Rasa's
+   HTTP API;
+3. the action-response check (``speedups.action_response_check``): action server responses
+   checked with a JSON schema compiled once;
+4. the TensorFlow predict path (``speedups.tf_predict``): Rasa's models predict through their
+   compiled function.
+
+Each step is idempotent, so however many channels ask, each is installed once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ridgeline.privacy import install_log_masking
+
+if TYPE_CHECKING:
+    from sanic import Blueprint
+
+
+def mask_logs() -> None:
+    """Mask personal data in every log handler there is now (idempotent).
+
+    Also called when Rasa imports the channels (``ridgeline_rasa.channels``), the earliest moment
+    it runs project code: log lines from then until the server starts are masked too.
+    """
+    install_log_masking()
+
+
+def install(app: Any) -> None:
+    """Install the extension into the Rasa server whose Sanic app is ``app`` (idempotent)."""
+    from ridgeline_rasa import api_guard
+    from ridgeline_rasa.speedups import action_response_check, tf_predict
+
+    api_guard.attach(app)
+    action_response_check.install()
+    tf_predict.install()
+    mask_logs()
+
+
+def on_server_start(blueprint: "Blueprint") -> None:
+    """Call ``install(app)`` when the server that serves ``blueprint`` starts (Rasa's only hook)."""
+    @blueprint.listener("before_server_start")
+    async def install_extension(app: Any, _loop: Any) -> None:
+        install(app)

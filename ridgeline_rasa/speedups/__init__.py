@@ -1,0 +1,5 @@
+"""Two of Rasa's per-turn costs removed, same results: installed by ``ridgeline_rasa.install``.
+
+- ``action_response_check``: action server responses checked with a JSON schema compiled once;
+- ``tf_predict``: Rasa's TensorFlow models predict through their compiled function directly.
+"""

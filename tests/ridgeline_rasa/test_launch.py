@@ -1,0 +1,98 @@
+"""How Rasa is launched is defined once (ridgeline_rasa/launch.py), and every launcher uses it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from ridgeline_rasa import launch
+from stack.services import RASA_PROJECT, StackConfig, build_services
+from tests.deploy.test_images import stages
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "docker" / "rasa.Dockerfile"
+
+
+def _env(steps: list[tuple[str, str]]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for word, rest in steps if word == "ENV" for pair in shlex.split(rest))
+
+
+def test_the_server_arguments():
+    assert launch.server_args("m.tar.gz", "e.yml", "c.yml", 5005) == [
+        "run", "--model", "m.tar.gz", "--endpoints", "e.yml", "--credentials", "c.yml", "--port", "5005"]
+    assert launch.server_args("m", "e", "c", 1, interface="0.0.0.0", api_token="t", jwt_secret="s", cors="*")[7:] == [
+        "--interface", "0.0.0.0", "--port", "1", "--enable-api", "--auth-token", "t", "--jwt-secret", "s",
+        "--cors", "*"]
+
+
+def test_make_run_starts_rasa_as_defined(tmp_path):
+    config = StackConfig(run_dir=tmp_path, rasa_auth_token="api-token", rasa_jwt_secret="jwt-secret")
+    rasa = next(s for s in build_services(config) if s.name == "rasa")
+    assert rasa.command == [str(config.rasa_venv / "bin" / "rasa"), *launch.server_args(
+        config.rasa_model, tmp_path / "endpoints.yml", RASA_PROJECT / "credentials.yml", config.rasa_port,
+        interface=config.host, api_token="api-token", jwt_secret="jwt-secret", cors="*")]
+    assert {name: rasa.env[name] for name in launch.ENV} == launch.ENV
+    assert "PYTHONPATH" not in rasa.env, "the extension and the ground floor are installed in .venv-rasa"
+
+
+def test_the_image_launches_rasa_as_defined():
+    """The Dockerfile is static: its ENV, its training RUN and its CMD are the definition's."""
+    rasa = stages(DOCKERFILE)
+    for stage in ("train", "runtime"):
+        env = _env(rasa[stage]["steps"])
+        assert {name: env.get(name) for name in launch.ENV} == launch.ENV, \
+            f"docker/rasa.Dockerfile's {stage} stage: set ENV as ridgeline_rasa/launch.py's ENV says"
+    trains = [rest for word, rest in rasa["train"]["steps"] if word == "RUN" and "rasa train" in rest]
+    assert trains == [shlex.join(["/opt/rasa/bin/rasa", *launch.train_args(launch.IMAGE_TRAIN_OUT)])]
+    runtime = dict(rasa["runtime"]["steps"])
+    assert json.loads(runtime["ENTRYPOINT"]) == ["rasa"]
+    assert json.loads(runtime["CMD"]) == launch.image_command()
+    assert runtime["EXPOSE"] == str(launch.IMAGE_PORT)
+    copied = [rest.split()[-1] for word, rest in rasa["runtime"]["steps"] if word == "COPY"]
+    assert {launch.IMAGE_MODEL, "/app/"} <= set(copied)
+    assert "/models/assistant.tar.gz" in " ".join(r for w, r in rasa["runtime"]["steps"] if w == "COPY")
+
+
+def test_the_model_script_and_make_shell_go_through_the_definition():
+    script = (REPO / "scripts" / "rasa_model.sh").read_text()
+    assert '"$RASA_VENV/bin/python" -m ridgeline_rasa.launch train --out models' in script
+    makefile = (REPO / "Makefile").read_text()
+    assert "-m ridgeline_rasa.launch shell --model models/assistant.tar.gz" in makefile
+    from scripts import designer
+    assert {name: designer.RASA_ENV[name] for name in launch.ENV} == launch.ENV
+
+
+@pytest.mark.parametrize("path", ["Makefile", "scripts/rasa_model.sh", "scripts/designer.py", "stack/services.py"])
+def test_no_launcher_writes_rasas_environment_itself(path):
+    text = (REPO / path).read_text()
+    for name in launch.ENV:
+        assert name not in text, f"{path} names {name}: take Rasa's environment from ridgeline_rasa.launch.ENV"
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["train"], launch.train_args("models")),
+    (["train", "--out", "/models"], launch.train_args("/models")),
+    (["shell", "--model", "models/assistant.tar.gz"], launch.shell_args("models/assistant.tar.gz")),
+])
+def test_the_command_line_runs_this_virtualenvs_rasa_with_the_definition(monkeypatch, tmp_path, argv, expected):
+    rasa = tmp_path / "rasa"
+    rasa.write_text("")
+    monkeypatch.setattr(launch.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("KEEP_ME", "1")
+    ran = []
+    monkeypatch.setattr(launch.os, "execve", lambda path, args, env: ran.append((path, args, env)))
+    launch.main(argv)
+    [(path, args, env)] = ran
+    assert path == rasa and args == [str(rasa), *expected]
+    assert env["KEEP_ME"] == "1" and {name: env[name] for name in launch.ENV} == launch.ENV
+
+
+def test_without_rasa_next_to_the_python_the_command_line_says_what_to_do(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(launch.sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(SystemExit) as exit_:
+        launch.main(["train"])
+    assert exit_.value.code == 2
+    assert "run this with the Python of Rasa's virtualenv" in capsys.readouterr().err
