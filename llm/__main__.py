@@ -3,6 +3,7 @@
     python -m llm serve --model Qwen/Qwen2.5-1.5B-Instruct --port 8000
     python -m llm serve --model models/tiny-qwen2          # offline demo model
     python -m llm tiny-model --output models/tiny-qwen2    # build that demo model
+    python -m llm convert --model models/tiny-qwen2 --quant q4_k_m,q8_0   # GGUF for --engine llamacpp
 
 Every ``serve`` flag can also be set as an ``LLM_*`` environment variable
 (``--max-new-tokens-cap`` -> ``LLM_MAX_NEW_TOKENS_CAP``); flags win. The API
@@ -46,6 +47,24 @@ def make_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--output", required=True, help="Directory to write the model to.")
     tiny.add_argument("--arch", default="qwen2", choices=["qwen2"], help="Architecture. Default: qwen2.")
     tiny.add_argument("--seed", type=int, default=0, help="Seed of the random weights. Default: 0.")
+    convert = commands.add_parser(
+        "convert",
+        help="Convert a checkpoint (+ LoRA adapter, merged first) to GGUF for --engine llamacpp; cached by checksum.",
+        description="HF checkpoint -> 16-bit GGUF (llama.cpp's convert_hf_to_gguf.py) -> quantized GGUF "
+        "(llama_model_quantize). Results are kept under --cache by the checksum of the weights and settings "
+        "and reused. The engine does this itself at start-up; this command does it ahead of time.",
+    )
+    convert.add_argument("--model", help="Hugging Face model folder (or hub id). Default: LLM_MODEL.")
+    convert.add_argument("--quant", default="q4_k_m",
+                         help="Comma-separated GGUF types: q4_k_m, q8_0, bf16, f16. Default: q4_k_m.")
+    convert.add_argument("--adapter", default="", help="LoRA adapter folder to merge into the model first.")
+    convert.add_argument("--pre-tokenizer", default="auto",
+                         help="llama.cpp pre-tokenizer name for a tokenizer it does not recognise by hash "
+                         "(auto: qwen2 for Qwen2 tokenizers; -: none).")
+    convert.add_argument("--cache", default=None, help="Cache folder. Default: LLM_GGUF_CACHE or models/gguf.")
+    convert.add_argument("--threads", type=int, default=0, help="Quantization threads. Default: all cores.")
+    convert.add_argument("--fetch-tools", action="store_true",
+                         help="Only extract llama.cpp's converter from the llama-cpp-python sdist (make setup).")
     return parser
 
 
@@ -65,9 +84,9 @@ def serve(args: argparse.Namespace) -> int:
     logger.info("Effective configuration:\n  %s", "\n  ".join(config.describe()))
 
     from llm import server
-    from llm.engine.transformers_engine import TransformersEngine
+    from llm.engine.factory import create_engine
 
-    engine = TransformersEngine(config)
+    engine = create_engine(config)
     engine.load()  # before listening: a bad model fails fast, with one sentence
     # What is loaded now (torch, transformers, the model) lives as long as the process: keep it out of
     # the garbage collector. No collector pass walks it while serving, and the interpreter's last
@@ -85,11 +104,36 @@ def tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def convert(args: argparse.Namespace) -> int:
+    import os
+
+    configure_logging()
+    from llm.gguf import tools
+    from llm.gguf.cache import ensure_gguf
+
+    if args.fetch_tools:
+        print(tools.fetch_converter())
+        return 0
+    model = args.model or os.environ.get("LLM_MODEL", "")
+    if not model:
+        raise ConfigError("convert needs --model (or LLM_MODEL): a Hugging Face model folder.")
+    for quant in [q.strip().lower() for q in args.quant.split(",") if q.strip()]:
+        result = ensure_gguf(model, quant, args.adapter, args.pre_tokenizer, args.cache, args.threads)
+        print(result.path)
+    return 0
+
+
+COMMANDS = {"serve": serve, "tiny-model": tiny_model, "convert": convert}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from llm.gguf.cache import ConversionError
+    from llm.gguf.tools import ConverterMissing
+
     args = make_parser().parse_args(argv)
     try:
-        return serve(args) if args.command == "serve" else tiny_model(args)
-    except (ConfigError, ModelLoadError) as exc:
+        return COMMANDS[args.command](args)
+    except (ConfigError, ModelLoadError, ConversionError, ConverterMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -55,6 +55,19 @@ class Prepack(str, Enum):
     OFF = "off"
 
 
+class EngineKind(str, Enum):
+    AUTO = "auto"  # llamacpp on the CPU when llama-cpp-python is installed; transformers on CUDA
+    TRANSFORMERS = "transformers"
+    LLAMACPP = "llamacpp"
+
+
+class GgufQuant(str, Enum):
+    Q4_K_M = "q4_k_m"
+    Q8_0 = "q8_0"
+    BF16 = "bf16"
+    F16 = "f16"
+
+
 class LogLevel(str, Enum):
     DEBUG = "debug"
     INFO = "info"
@@ -73,6 +86,32 @@ class ServiceConfig:
     model: str = field(
         default=DEFAULT_MODEL,
         metadata=_help("Hugging Face Hub id or local directory of a causal LM with a chat template."),
+    )
+    engine: EngineKind = field(
+        default=EngineKind.AUTO,
+        metadata=_help(
+            "Inference engine: llamacpp (GGUF through llama.cpp, CPU), transformers (PyTorch, CPU or CUDA); "
+            "auto: llamacpp on the CPU when llama-cpp-python is installed, else transformers."
+        ),
+    )
+    gguf_quant: GgufQuant = field(
+        default=GgufQuant.Q4_K_M,
+        metadata=_help("Weight format of the llamacpp engine; the model is converted once and cached (see --gguf-cache)."),
+    )
+    gguf_cache: str = field(
+        default="models/gguf",
+        metadata=_help("Folder of converted GGUF files, keyed by the checksum of the weights and settings."),
+    )
+    warm_prompt: str = field(
+        default="auto",
+        metadata=_help(
+            "System prompt whose KV the llamacpp engine computes at start-up and shares with every request "
+            "that starts with it: auto (the action server's, from knowledge/store.yml), none, or a text file."
+        ),
+    )
+    kv_cache_tokens: int = field(
+        default=16384,
+        metadata=_help("KV-cache cells of the llamacpp engine, shared by all sequences (a shared prefix counts once)."),
     )
     host: str = field(default="127.0.0.1", metadata=_help("Interface to listen on (0.0.0.0 for all)."))
     port: int = field(default=8000, metadata=_help("TCP port to listen on."))
@@ -105,7 +144,7 @@ class ServiceConfig:
     )
     dtype: Dtype = field(
         default=Dtype.AUTO,
-        metadata=_help("Weight dtype; auto is bfloat16 (float16 without bf16 support) on CUDA, float32 on CPU."),
+        metadata=_help("Weight dtype of the transformers engine; auto is bfloat16 (float16 on GPUs without bf16)."),
     )
     quantization: Quantization = field(
         default=Quantization.AUTO,
@@ -122,7 +161,7 @@ class ServiceConfig:
         ),
     )
     cpu_threads: int = field(
-        default=0, metadata=_help("PyTorch CPU threads for generation; 0 keeps PyTorch's default (one per core).")
+        default=0, metadata=_help("CPU threads for generation; 0: one per core this process may use.")
     )
     served_model_name: str = field(
         default="", metadata=_help("Model name reported by the API; defaults to --model.")
@@ -139,14 +178,15 @@ class ServiceConfig:
 
     def __post_init__(self) -> None:
         for name, kind in (("device", Device), ("dtype", Dtype), ("quantization", Quantization),
-                           ("cpu_prepack", Prepack), ("log_level", LogLevel)):
+                           ("cpu_prepack", Prepack), ("log_level", LogLevel), ("engine", EngineKind),
+                           ("gguf_quant", GgufQuant)):
             setattr(self, name, parse_enum(kind, getattr(self, name), flag(name)))
         if not self.model.strip():
             raise ConfigError("The model is empty; set --model or LLM_MODEL to a hub id or a local directory.")
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"Port {self.port} is out of range; set --port or LLM_PORT to 1-65535.")
         for name, low in (("max_new_tokens_cap", 1), ("max_batch_size", 1), ("max_queue_size", 0), ("cpu_threads", 0),
-                          ("prefill_chunk_tokens", 1)):
+                          ("prefill_chunk_tokens", 1), ("kv_cache_tokens", 256)):
             value = getattr(self, name)
             if value < low:
                 raise ConfigError(f"{flag(name)} is {value}; set it (or {env_var(name)}) to {low} or more.")
@@ -167,6 +207,11 @@ class ServiceConfig:
             )
         if self.adapter:
             _check_adapter_dir(self.adapter)
+        if self.warm_prompt not in ("auto", "none") and not Path(self.warm_prompt).expanduser().is_file():
+            raise ConfigError(
+                f"--warm-prompt {self.warm_prompt} is not a file; set --warm-prompt (or LLM_WARM_PROMPT) to auto, "
+                "none, or a text file holding the system prompt to cache at start-up."
+            )
         if not self.served_model_name:
             self.served_model_name = self.model.rstrip("/")
 
@@ -178,10 +223,12 @@ class ServiceConfig:
         bf16_supported: bool = True,
         bitsandbytes_available: bool | None = None,
         cpu_bf16_supported: bool | None = None,
+        llamacpp_available: bool | None = None,
     ) -> ServiceConfig:
-        """A copy with concrete device, dtype, quantization and prepacking, and the reasons in ``sources``.
+        """A copy with concrete engine, device, dtype, quantization and prepacking, and the reasons in ``sources``.
 
-        ``bitsandbytes_available`` and ``cpu_bf16_supported`` default to what this machine has.
+        ``bitsandbytes_available``, ``cpu_bf16_supported`` and ``llamacpp_available`` default to what this
+        machine has.
         """
         sources = dict(self.sources)
         device = self.device
@@ -193,6 +240,7 @@ class ServiceConfig:
                 "--device cuda was requested but PyTorch sees no CUDA device; "
                 "use --device cpu (or auto), or run on a GPU host with a CUDA build of torch."
             )
+        engine = self._resolve_engine(device, sources, llamacpp_available)
         dtype = self.dtype
         if device is Device.CPU and dtype is Dtype.FLOAT16:
             raise ConfigError(
@@ -204,7 +252,7 @@ class ServiceConfig:
                 dtype = Dtype.BFLOAT16 if bf16_supported else Dtype.FLOAT16
                 reason = "the GPU supports bfloat16" if bf16_supported else "the GPU lacks bfloat16"
             else:
-                dtype, reason = Dtype.FLOAT32, "float32 is the exact choice on the CPU (bfloat16 is faster: --dtype)"
+                dtype, reason = Dtype.BFLOAT16, "bfloat16 reads half the bytes of float32 per token on the CPU"
             sources["dtype"] = f"auto: {reason}"
         elif device is Device.CUDA and dtype is Dtype.BFLOAT16 and not bf16_supported:
             raise ConfigError("This GPU does not support bfloat16; use --dtype float16 (or auto).")
@@ -243,8 +291,49 @@ class ServiceConfig:
                 prepack, reason = Prepack.OFF, "only unquantized bfloat16 on the CPU gains from it"
             sources["cpu_prepack"] = f"auto: {reason}"
         return dataclasses.replace(
-            self, device=device, dtype=dtype, quantization=quantization, cpu_prepack=prepack, sources=sources
+            self, engine=engine, device=device, dtype=dtype, quantization=quantization, cpu_prepack=prepack,
+            sources=sources,
         )
+
+    def _resolve_engine(self, device: Device, sources: dict[str, str], llamacpp_available: bool | None) -> EngineKind:
+        if llamacpp_available is None:
+            llamacpp_available = importlib.util.find_spec("llama_cpp") is not None
+        engine = self.engine
+        if engine is EngineKind.AUTO:
+            if device is Device.CUDA:
+                engine, reason = EngineKind.TRANSFORMERS, "on CUDA the transformers engine (bitsandbytes) serves"
+            elif self.adapter:
+                engine, reason = EngineKind.TRANSFORMERS, (
+                    "an unmerged --adapter needs transformers (merge it with `python -m training merge` for llamacpp)"
+                )
+            elif not llamacpp_available:
+                engine, reason = EngineKind.TRANSFORMERS, "llama-cpp-python is not installed (the cpu extra)"
+            else:
+                engine, reason = EngineKind.LLAMACPP, "on the CPU llama.cpp reads 4-bit weights (3x fewer bytes/token)"
+            sources["engine"] = f"auto: {reason}"
+            return engine
+        if engine is EngineKind.LLAMACPP:
+            if device is Device.CUDA:
+                raise ConfigError(
+                    "--engine llamacpp is built for the CPU here; use --engine transformers (or auto) with --device cuda."
+                )
+            if not llamacpp_available:
+                raise ConfigError(
+                    "--engine llamacpp needs llama-cpp-python, which is not installed; run `make setup` "
+                    "(pip install -e '.[cpu]') or use --engine transformers."
+                )
+            if self.adapter:
+                raise ConfigError(
+                    f"--engine llamacpp cannot serve an unmerged --adapter ({self.adapter}); merge it first with "
+                    f"`python -m training merge --model {self.model} --adapter {self.adapter} --output models/merged` "
+                    "and serve LLM_MODEL=models/merged, or use --engine transformers."
+                )
+            if self.quantization not in (Quantization.AUTO, Quantization.NONE):
+                raise ConfigError(
+                    f"--quantization {self.quantization.value} is bitsandbytes, for the transformers engine; "
+                    "the llamacpp engine's format is --gguf-quant (q4_k_m, q8_0, bf16, f16)."
+                )
+        return engine
 
     # --- parsing -------------------------------------------------------------------------------
 

@@ -11,6 +11,9 @@ Who observes what:
 - the scheduler, through ``observe_step``, ``observe_engine_step`` and
   ``observe_timings``: batch size per decode step, model calls by kind (prefill
   chunk or decode), queue time, time to first token, time per output token;
+- an engine with a prefix cache, through ``observe_prefix_cache``: prompt tokens
+  looked up and found (``llm_prefix_cache_queries_total``,
+  ``llm_prefix_cache_hit_tokens_total``, vLLM's names);
 - ``/metrics`` itself, at scrape time: running and waiting requests, readiness,
   and the CUDA memory high-water mark on a GPU.
 """
@@ -106,6 +109,16 @@ class ServiceMetrics:
             ["kind"],
             registry=r,
         )
+        self.prefix_cache_queries = Counter(
+            "llm_prefix_cache_queries",
+            "Prompt tokens looked up in the prefix cache (as vLLM counts its own).",
+            registry=r,
+        )
+        self.prefix_cache_hit_tokens = Counter(
+            "llm_prefix_cache_hit_tokens",
+            "Prompt tokens found in the prefix cache, whose KV was reused instead of computed.",
+            registry=r,
+        )
         self.model_ready = Gauge(
             "llm_model_ready", "1 once the model is loaded and warmed up, else 0.", registry=r
         )
@@ -133,6 +146,10 @@ class ServiceMetrics:
 
     def observe_engine_step(self, kind: str) -> None:
         self.engine_steps.labels(kind=kind).inc()
+
+    def observe_prefix_cache(self, queried_tokens: int, hit_tokens: int) -> None:
+        self.prefix_cache_queries.inc(queried_tokens)
+        self.prefix_cache_hit_tokens.inc(hit_tokens)
 
     def observe_timings(
         self, queue_s: float | None, ttft_s: float | None, per_token_s: float | None

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Create both virtual environments, idempotently (`make setup`).
 #   .venv-rasa  Python 3.10, Rasa 3.6 (requirements-rasa.txt) and the Rasa extension (packaging/ridgeline-rasa)
-#   .venv       Python 3.11-3.13, this project editable with its dev and train extras
+#   .venv       Python 3.11-3.13, this project editable with its dev, train and cpu extras
+#               (cpu: llama-cpp-python, compiled from its sdist with CMAKE_ARGS below, ~7 min on 2 cores,
+#               and llama.cpp's GGUF converter extracted from the same sdist: `python -m llm convert --fetch-tools`)
 # A venv is updated only when its requirements change (a stamp inside it holds their hash);
 # `make clean-venvs` removes both for a rebuild from scratch.
 # VENV / RASA_VENV move them (CI keeps them in a cache folder between runs).
@@ -9,8 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 RASA_VENV=${RASA_VENV:-.venv-rasa}
-EXTRAS=${EXTRAS:-dev,train}
+EXTRAS=${EXTRAS:-dev,train,cpu}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# llama-cpp-python's build (the cpu extra): the CPU engine for this machine's instruction set, without
+# CUDA, llava or llama.cpp's own programs. Set CMAKE_ARGS yourself to build otherwise (e.g. a portable
+# -DGGML_NATIVE=OFF for an image that runs elsewhere).
+export CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=ON -DGGML_CUDA=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF}
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
@@ -56,7 +63,7 @@ RASA_EXTENSION=packaging/ridgeline-rasa
 ensure_venv "$RASA_VENV" "$py310" "$(hash_of requirements-rasa.txt "$RASA_EXTENSION/pyproject.toml")" \
   '"$RASA_VENV/bin/pip" install -q "pip<24.1" && "$RASA_VENV/bin/pip" install -q -r requirements-rasa.txt && "$RASA_VENV/bin/pip" install -q --no-build-isolation --no-deps -e "$RASA_EXTENSION"'
 ensure_venv "$VENV" "$py3" "$(hash_of pyproject.toml)-$EXTRAS" \
-  '"$VENV/bin/pip" install -q -e ".[$EXTRAS]"'
+  '"$VENV/bin/pip" install -q --no-binary llama-cpp-python -e ".[$EXTRAS]"'
 
 # The editable install points at this checkout; a venv reused from a cache may point elsewhere.
 if [[ "$("$VENV/bin/python" -c 'import actions, os; print(os.path.dirname(os.path.dirname(actions.__file__)))' 2>/dev/null)" != "$PWD" ]]; then
@@ -64,5 +71,9 @@ if [[ "$("$VENV/bin/python" -c 'import actions, os; print(os.path.dirname(os.pat
 fi
 if [[ "$("$RASA_VENV/bin/python" -I -c 'import ridgeline_rasa, os; print(os.path.dirname(os.path.dirname(ridgeline_rasa.__file__)))' 2>/dev/null)" != "$PWD" ]]; then
   "$RASA_VENV/bin/pip" install -q --no-build-isolation --no-deps -e "$RASA_EXTENSION"
+fi
+# llama.cpp's converter (HF -> GGUF) is in llama-cpp-python's sdist, not in the installed package.
+if [[ ",$EXTRAS," == *",cpu,"* ]]; then
+  "$VENV/bin/python" -m llm convert --fetch-tools >/dev/null
 fi
 say "virtualenvs ready: $VENV ($("$VENV/bin/python" --version)), $RASA_VENV (rasa $("$RASA_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("rasa"))'))"

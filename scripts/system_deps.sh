@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Install the Debian packages that are missing (`make setup`: the webchat's; `make test`: all).
-#   scripts/system_deps.sh        nodejs, npm only (what `make run` needs)
+# Install the Debian packages that are missing (`make setup`: the webchat's and the compilers; `make test`: all).
+#   scripts/system_deps.sh        nodejs, npm, build-essential, cmake (what `make run` needs)
 #   scripts/system_deps.sh test   also the servers and browser the tests start
 #   postgresql                PostgreSQL server: tests/stores, tests/channels start their own on loopback
 #   redis-server              Redis: the lock store tests
 #   chromium, chromium-driver the webchat browser test (headless Chromium driven by Selenium)
 #   nodejs, npm               installs the webchat widget (web/package-lock.json)
+#   build-essential, cmake    compile llama-cpp-python from its sdist (the CPU engine; scripts/setup.sh)
 # Idempotent and quick when everything is there: it checks commands, not the package database,
 # and runs `apt-get update` only when a package it needs is unknown to apt.
 # SYSTEM_DEPS=skip skips it (e.g. a machine where you installed these another way).
@@ -26,6 +27,8 @@ if [[ "${1:-}" == "test" ]]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 fi
+command -v g++ >/dev/null 2>&1 || missing+=(build-essential)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 

@@ -35,6 +35,16 @@ def make_conversations(count: int, words: int) -> list[list[dict[str, str]]]:
     return conversations
 
 
+def prompt_tokens(model_dir: Path, conversations: list) -> float:
+    """Mean prompt length of ``conversations`` in the model's tokens (chat template included)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    lengths = [len(tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=True)
+                   ["input_ids"]) for c in conversations]
+    return statistics.mean(lengths)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

@@ -85,6 +85,9 @@ class Engine(abc.ABC):
     """
 
     model_name: str
+    # Whether a request's logits are bit-for-bit the same whatever else shares its batch (so a seeded
+    # sampled text is too). llama.cpp's kernels sum in an order that depends on the batch: not there.
+    batch_invariant = True
 
     def __init__(self, model_name: str) -> None:
         self.model_name = model_name

@@ -74,15 +74,19 @@ StepListener = Callable[[int, str, list[Sequence]], None]
 class ContinuousBatchingScheduler:
     def __init__(
         self,
-        model: Any,
-        pad_token_id: int,
-        max_batch_size: int,
-        max_queue_size: int,
-        timeout_s: float,
+        model: Any = None,
+        pad_token_id: int = 0,
+        max_batch_size: int = 16,
+        max_queue_size: int = 64,
+        timeout_s: float = 0.0,
         prefill_chunk_tokens: int = 256,
         suppress_ids: torch.Tensor | None = None,
         metrics: Any = None,
+        batch: Any = None,
     ) -> None:
+        """Schedule over a transformers ``model`` (a ``RunningBatch`` is built on it), or over ``batch``:
+        any object with ``RunningBatch``'s ``prefill``/``decode``/``merge``/``keep`` (the llama.cpp engine's),
+        optionally ``can_admit(sequences)`` to hold back requests its memory cannot take yet."""
         if prefill_chunk_tokens < 1:
             raise ValueError(f"prefill_chunk_tokens must be 1 or more, got {prefill_chunk_tokens}.")
         self.max_batch_size = max_batch_size
@@ -91,7 +95,8 @@ class ContinuousBatchingScheduler:
         self.prefill_chunk_tokens = prefill_chunk_tokens
         self.metrics = metrics  # a ServiceMetrics, attached by the HTTP layer; optional
         self.step_index = 0  # step boundaries passed so far; read by ``cancel``
-        self._batch = RunningBatch(model, pad_token_id)
+        self._batch = batch if batch is not None else RunningBatch(model, pad_token_id)
+        self._can_admit = getattr(self._batch, "can_admit", None)
         self._suppress_ids = suppress_ids
         self._running: list[Sequence] = []
         self._prefilling: ChunkedPrefill | None = None  # its ``rows`` are the sequences being prefilled
@@ -102,7 +107,7 @@ class ContinuousBatchingScheduler:
         self._step_listeners: list[StepListener] = []
         self._step_sequences: list[Sequence] = []  # those the step under way serves
         self._step_kind = DECODE
-        for layer in decoder_layers(model):
+        for layer in decoder_layers(model) if model is not None else []:
             layer.register_forward_pre_hook(self._abandon_if_nobody_waits)
         self._thread = threading.Thread(target=self._loop, name="llm-scheduler", daemon=True)
         self._thread.start()
@@ -118,6 +123,11 @@ class ContinuousBatchingScheduler:
     @property
     def num_waiting(self) -> int:
         return len(self._waiting)
+
+    @property
+    def alive(self) -> bool:
+        """The worker thread still runs (``close`` joins it, with a time limit)."""
+        return self._thread.is_alive()
 
     def submit(self, sequence: Sequence) -> None:
         """Queue a sequence; raise ``QueueFull`` or ``ShuttingDown`` instead of waiting."""
@@ -177,13 +187,15 @@ class ContinuousBatchingScheduler:
                     on_model = self._on_model()
                     logger.exception("Generation step failed; failing the %d requests on the model", len(on_model))
                     self._fail_all(on_model, exc)
-                    self._running, self._prefilling = [], None
+                    self._running = []
+                    self._discard_prefill()
                     self._batch.keep([])
         now = time.perf_counter()
         with self._lock:
             waiting, self._waiting = list(self._waiting), collections.deque()
         self._fail_all(self._on_model() + waiting, ShuttingDown(), now)
-        self._running, self._prefilling = [], None
+        self._running = []
+        self._discard_prefill()
         self._batch.keep([])
 
     def _abandon_if_nobody_waits(self, module: Any, args: Any) -> None:
@@ -191,6 +203,13 @@ class ContinuousBatchingScheduler:
         sequences = self._step_sequences
         if self._closing or (sequences and all(s.cancelled for s in sequences)):
             raise StepAbandoned()
+
+    def _discard_prefill(self) -> None:
+        """Forget the group being prefilled, letting its batch release what it holds (llama.cpp's KV slots)."""
+        group, self._prefilling = self._prefilling, None
+        discard = getattr(group, "discard", None)
+        if discard is not None:
+            discard()
 
     def _has_work(self) -> bool:
         return bool(self._running) or self._prefilling is not None
@@ -217,8 +236,10 @@ class ContinuousBatchingScheduler:
     def _start_prefill(self, now: float) -> None:
         """Under the lock: admit waiting sequences into free slots as a new prefill group."""
         room = min(self.max_batch_size - len(self._running), self.prefill_chunk_tokens)
-        admitted = []
+        admitted: list[Sequence] = []
         while self._waiting and len(admitted) < room:
+            if self._can_admit is not None and not self._can_admit(admitted + [self._waiting[0]]):
+                break  # the engine's memory is full: it waits until running requests finish
             sequence = self._waiting.popleft()
             sequence.timings.admitted = now
             admitted.append(sequence)
@@ -241,7 +262,7 @@ class ContinuousBatchingScheduler:
                 if keep:
                     group.keep(keep)
                 else:
-                    self._prefilling = None
+                    self._discard_prefill()
         keep = self._live_rows(self._running, now, gone)
         if len(keep) < len(self._running):
             self._running = [self._running[row] for row in keep]
@@ -282,8 +303,9 @@ class ContinuousBatchingScheduler:
             self.metrics.observe_engine_step(ABORTED)
         now = time.perf_counter()
         if self._step_kind == PREFILL_CHUNK:
-            group, self._prefilling = self._prefilling, None
-            sequences = group.rows if group is not None else []
+            group = self._prefilling
+            sequences = list(group.rows) if group is not None else []
+            self._discard_prefill()
         else:
             sequences, self._running = self._running, []
             self._batch.keep([])
@@ -309,8 +331,9 @@ class ContinuousBatchingScheduler:
             raise
         except Exception as exc:
             logger.exception("Prefill failed for %d requests", len(group.rows))
-            self._prefilling = None
-            self._fail_all(group.rows, exc)
+            rows = list(group.rows)
+            self._discard_prefill()
+            self._fail_all(rows, exc)
             return
         if logits is None:
             return

@@ -11,29 +11,23 @@ tokenization.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
 import torch
 
 from llm.config import Prepack, ServiceConfig
-from llm.engine.base import Engine, RequestHandle
 from llm.engine.loading import load_model
-from llm.engine.sampling import SamplingParams, new_generator
+from llm.engine.scheduled import WARM_UP_REQUEST, ScheduledEngine, eos_ids
 from llm.engine.scheduler import ContinuousBatchingScheduler
-from llm.engine.sequence import Sequence
-from llm.errors import ContextLengthExceeded, ModelLoadError, ModelNotReady
-from llm.protocol import ChatCompletionRequest, ChatMessage, Completion
+from llm.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
-WARM_UP_REQUEST = ChatCompletionRequest(
-    messages=(ChatMessage("user", "Hello!"),), max_tokens=2, temperature=0.0, request_id="warm-up"
-)
+__all__ = ["TransformersEngine", "WARM_UP_REQUEST"]
 
 
-class TransformersEngine(Engine):
+class TransformersEngine(ScheduledEngine):
     def __init__(self, config: ServiceConfig) -> None:
         super().__init__(config.served_model_name)
         unresolved = (config.device, config.dtype, config.quantization, config.cpu_prepack)
@@ -42,11 +36,6 @@ class TransformersEngine(Engine):
             config = config.resolve(cuda, cuda and torch.cuda.is_bf16_supported())
         self.config = config
         self.model: Any = None
-        self.tokenizer: Any = None
-        self.context_length = 0
-        self.eos_ids: frozenset[int] = frozenset()
-        self.scheduler: ContinuousBatchingScheduler | None = None
-        self._metrics: Any = None
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -60,9 +49,8 @@ class TransformersEngine(Engine):
         if config.cpu_prepack is Prepack.ON:
             self._prepack()
         self.context_length = _context_length(self.model, self.tokenizer)
-        generation = self.model.generation_config
-        eos = generation.eos_token_id if isinstance(generation.eos_token_id, list) else [generation.eos_token_id]
-        self.eos_ids = frozenset(i for i in [*eos, self.tokenizer.eos_token_id] if i is not None)
+        self.generation_config = generation = self.model.generation_config
+        self.eos_ids = eos_ids(generation, self.tokenizer)
         pad = generation.pad_token_id if generation.pad_token_id is not None else self.tokenizer.pad_token_id
         if pad is None:
             pad = min(self.eos_ids) if self.eos_ids else 0
@@ -87,82 +75,6 @@ class TransformersEngine(Engine):
         started = time.perf_counter()
         count = prepack_linears(self.model)
         logger.info("Prepacked %d linear layers for oneDNN in %.1fs", count, time.perf_counter() - started)
-
-    def _warm_up(self) -> None:
-        """One short greedy generation through the scheduler (blocking)."""
-        started = time.perf_counter()
-        done = threading.Event()
-        outcome: list[Any] = []
-
-        def sink(events: list[Any]) -> None:
-            if isinstance(events[-1], (Completion, BaseException)):
-                outcome.append(events[-1])
-                done.set()
-
-        self.scheduler.submit(self._sequence(WARM_UP_REQUEST, sink))
-        done.wait()
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        logger.info("Warm-up generation took %.2fs", time.perf_counter() - started)
-
-    def attach_metrics(self, metrics: Any) -> None:
-        self._metrics = metrics
-        if self.scheduler is not None:
-            self.scheduler.metrics = metrics
-
-    def _drain(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.close()
-
-    # --- serving ------------------------------------------------------------------------------
-
-    @property
-    def num_running(self) -> int:
-        return self.scheduler.num_running if self.scheduler else 0
-
-    @property
-    def num_waiting(self) -> int:
-        return self.scheduler.num_waiting if self.scheduler else 0
-
-    def submit(self, request: ChatCompletionRequest) -> RequestHandle:
-        error = self.not_ready_error()
-        if error is not None:
-            raise error
-        handle = RequestHandle()
-        sequence = self._sequence(request, handle.push)
-        scheduler = self.scheduler
-
-        def cancel() -> None:
-            scheduler.cancel(sequence)
-
-        handle.set_canceller(cancel)
-        scheduler.submit(sequence)
-        return handle
-
-    def render_prompt(self, messages: tuple[ChatMessage, ...]) -> str:
-        """The chat template applied to the messages, ending with the assistant's turn header."""
-        return self.tokenizer.apply_chat_template(
-            [m.to_dict() for m in messages], tokenize=False, add_generation_prompt=True
-        )
-
-    def tokenize_prompt(self, messages: tuple[ChatMessage, ...]) -> list[int]:
-        # The template already contains any BOS token the model needs.
-        return self.tokenizer(self.render_prompt(messages), add_special_tokens=False).input_ids
-
-    def _sequence(self, request: ChatCompletionRequest, sink: Any) -> Sequence:
-        prompt_ids = self.tokenize_prompt(request.messages)
-        if len(prompt_ids) >= self.context_length:
-            raise ContextLengthExceeded(len(prompt_ids), self.context_length)
-        return Sequence(
-            request=request,
-            prompt_ids=prompt_ids,
-            max_new_tokens=min(request.max_tokens, self.context_length - len(prompt_ids)),
-            params=SamplingParams.resolve(request, self.model.generation_config),
-            generator=new_generator(request.seed),
-            tokenizer=self.tokenizer,
-            eos_ids=self.eos_ids,
-            sink=sink,
-        )
 
 
 def _context_length(model: Any, tokenizer: Any) -> int:

@@ -1,6 +1,12 @@
 """Fixtures for the LLM service tests: a tiny random Qwen2 chat model (built once, no downloads),
 engines over it, and a live in-process HTTP server for what needs real sockets (streaming,
-disconnects, concurrency)."""
+disconnects, concurrency).
+
+The API contract is the same for every engine, so the contract tests run once per engine:
+they take ``engine`` (shared, one per engine) or ``new_engine`` (a factory for engines with
+their own settings), both parametrized over ``ENGINES``. Tests of one engine's internals
+take ``transformers_engine`` or build their own.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from llm.config import ServiceConfig
 from llm.tiny_model import build_tiny_model
 
 _app_names = itertools.count()
+ENGINES = ("transformers", "llamacpp")
+TINY_GGUF_QUANT = "q8_0"  # the tiny model's rows (64 wide) are too narrow for q4_k_m's 256-blocks
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -38,28 +46,85 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_config(model: str | Path, **overrides) -> ServiceConfig:
-    """A resolved CPU config for tests (never touches the environment)."""
+    """A resolved CPU config for tests (never touches the environment); the transformers engine in
+    float32 unless told otherwise."""
+    overrides.setdefault("engine", "transformers")
+    overrides.setdefault("warm_prompt", "none")
+    if overrides["engine"] == "transformers":
+        overrides.setdefault("dtype", "float32")
     return ServiceConfig(model=str(model), **overrides).resolve(cuda_available=False)
 
 
 def make_engine(model_dir: Path, **overrides):
-    """A loaded, warmed-up engine on one torch thread (call ``close()`` when done).
+    """A loaded, warmed-up engine on one thread (call ``close()`` when done).
 
     One thread: the tiny model gains nothing from more, and on a busy 2-core
     machine a second OpenMP thread makes every step wait on the other.
     """
-    from llm.engine.transformers_engine import TransformersEngine
+    from llm.engine.factory import create_engine
 
     settings = {"cpu_threads": 1, "max_new_tokens_cap": 64, "default_max_tokens": 16, **overrides}
-    engine = TransformersEngine(make_config(model_dir, **settings))
+    if settings.get("engine") == "llamacpp":
+        settings.setdefault("gguf_quant", TINY_GGUF_QUANT)
+    engine = create_engine(make_config(model_dir, **settings))
     engine.load()
     engine.warm_up()
     return engine
 
 
+def llamacpp_missing() -> str:
+    """Why the llama.cpp engine cannot be tested here ('' when it can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "llama-cpp-python is not installed (make setup builds it: the cpu extra)"
+    from llm.gguf.tools import ConverterMissing, converter_dir
+
+    try:
+        converter_dir()
+    except ConverterMissing as exc:
+        return str(exc)
+    return ""
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The GGUF cache of this test session (the tiny model is converted into it once)."""
+    return tmp_path_factory.mktemp("gguf")
+
+
+@pytest.fixture(scope="package", params=ENGINES)
+def new_engine(request: pytest.FixtureRequest, tiny_model_dir: Path, tiny_gguf_cache: Path):
+    """``new_engine(**settings)`` -> a loaded, warmed-up engine of the parametrized kind on the tiny model
+    (the caller closes it)."""
+    kind = request.param
+    if kind == "llamacpp" and llamacpp_missing():
+        pytest.skip(llamacpp_missing())
+
+    def build(**overrides):
+        if kind == "llamacpp":
+            overrides.setdefault("gguf_cache", str(tiny_gguf_cache))
+        return make_engine(tiny_model_dir, engine=kind, **overrides)
+
+    build.kind = kind
+    return build
+
+
 @pytest.fixture(scope="package")
-def engine(tiny_model_dir: Path):
-    """A loaded, warmed-up engine shared by the package's tests."""
+def engine(new_engine):
+    """A loaded, warmed-up engine shared by the package's tests, once per engine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    engine = new_engine()
+    yield engine
+    engine.close()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="package")
+def transformers_engine(tiny_model_dir: Path):
+    """The transformers engine, for tests of its internals (its torch model, its layers)."""
     import torch
 
     threads = torch.get_num_threads()

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from llm.config import DEFAULT_MODEL, Device, Dtype, Prepack, Quantization, ServiceConfig
+from llm.config import DEFAULT_MODEL, Device, Dtype, EngineKind, Prepack, Quantization, ServiceConfig
 from llm.errors import ConfigError
 
 
-def parse(argv=(), env=None, cuda=False, bf16=False, bnb=True, cpu_bf16=True) -> ServiceConfig:
+def parse(argv=(), env=None, cuda=False, bf16=False, bnb=True, cpu_bf16=True, llamacpp=True) -> ServiceConfig:
     return ServiceConfig.from_args(
         list(argv), environ=env or {}, cuda_available=cuda, bf16_supported=bf16,
-        bitsandbytes_available=bnb, cpu_bf16_supported=cpu_bf16,
+        bitsandbytes_available=bnb, cpu_bf16_supported=cpu_bf16, llamacpp_available=llamacpp,
     )
 
 
-def test_defaults_resolve_to_cpu_float32_without_a_gpu():
+def test_defaults_resolve_to_llamacpp_on_the_cpu_and_never_to_float32():
     config = parse()
     assert config.model == DEFAULT_MODEL
     assert (config.host, config.port, config.max_new_tokens_cap) == ("127.0.0.1", 8000, 512)
-    assert (config.device, config.dtype) == (Device.CPU, Dtype.FLOAT32)
+    assert (config.engine, config.device, config.dtype) == (EngineKind.LLAMACPP, Device.CPU, Dtype.BFLOAT16)
+    assert config.sources["engine"].startswith("auto: on the CPU llama.cpp")
     assert config.served_model_name == DEFAULT_MODEL
     assert config.sources["port"] == "default"
     assert config.sources["device"].startswith("auto:")
@@ -157,7 +158,7 @@ def test_quantization_without_bitsandbytes_fails_at_start_up():
     [
         (["--dtype", "bfloat16"], True, Prepack.ON),
         (["--dtype", "bfloat16"], False, Prepack.OFF),
-        ([], True, Prepack.OFF),  # float32
+        (["--dtype", "float32"], True, Prepack.OFF),
         (["--dtype", "bfloat16", "--quantization", "int8"], True, Prepack.OFF),
     ],
 )
@@ -195,3 +196,39 @@ def test_api_key_comes_from_the_environment_only_and_is_never_printed(capsys):
     with pytest.raises(SystemExit):
         parse(["--api-key", "x"])
     assert "unrecognized arguments: --api-key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "cuda", "llamacpp", "expected", "reason"),
+    [
+        ([], True, True, EngineKind.TRANSFORMERS, "on CUDA the transformers engine"),
+        ([], False, False, EngineKind.TRANSFORMERS, "llama-cpp-python is not installed"),
+        (["--adapter", "ADAPTER"], False, True, EngineKind.TRANSFORMERS, "an unmerged --adapter needs transformers"),
+        (["--engine", "transformers"], False, True, EngineKind.TRANSFORMERS, None),
+    ],
+)
+def test_engine_auto_picks_llamacpp_only_on_the_cpu_when_it_can(tmp_path, argv, cuda, llamacpp, expected, reason):
+    (tmp_path / "adapter_config.json").write_text("{}")
+    argv = [str(tmp_path) if a == "ADAPTER" else a for a in argv]
+    config = parse(argv, cuda=cuda, bf16=True, llamacpp=llamacpp)
+    assert config.engine is expected
+    if reason:
+        assert reason in config.sources["engine"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "cuda", "llamacpp", "fragment"),
+    [
+        (["--engine", "llamacpp", "--adapter", "ADAPTER"], False, True,
+         "--engine llamacpp cannot serve an unmerged --adapter .*`python -m training merge"),
+        (["--engine", "llamacpp"], False, False, "needs llama-cpp-python, which is not installed; run `make setup`"),
+        (["--engine", "llamacpp"], True, True, "use --engine transformers"),
+        (["--engine", "llamacpp", "--quantization", "int8"], False, True, "--gguf-quant"),
+        (["--warm-prompt", "no/such/file"], False, True, "--warm-prompt no/such/file is not a file"),
+    ],
+)
+def test_engine_combinations_it_cannot_serve_fail_at_start_up(tmp_path, argv, cuda, llamacpp, fragment):
+    (tmp_path / "adapter_config.json").write_text("{}")
+    argv = [str(tmp_path) if a == "ADAPTER" else a for a in argv]
+    with pytest.raises(ConfigError, match=fragment):
+        parse(argv, cuda=cuda, bf16=True, llamacpp=llamacpp)

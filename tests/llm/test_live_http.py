@@ -73,8 +73,8 @@ def running_gauge(url: str) -> float:
 
 
 @pytest.fixture
-def one_slot_engine(tiny_model_dir):
-    engine = make_engine(tiny_model_dir, max_batch_size=1, max_queue_size=0, max_new_tokens_cap=4000)
+def one_slot_engine(new_engine):
+    engine = new_engine(max_batch_size=1, max_queue_size=0, max_new_tokens_cap=4000)
     yield engine
     engine.close()
 

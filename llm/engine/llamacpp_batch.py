@@ -1,0 +1,209 @@
+"""The running batch of the llama.cpp engine, in the shape the ``ContinuousBatchingScheduler`` drives.
+
+It offers what ``RunningBatch`` offers the transformers engine — ``prefill``
+(chunked), ``merge``, ``decode``, ``keep`` — over llama.cpp's unified KV cache,
+so the scheduler (queue, admission, deadlines, cancellation, metrics) and the
+``Sequence``/sampling code are the same for both engines:
+
+- every request in flight owns a *slot*: a llama.cpp sequence id (1..N);
+  ``keep`` frees the slots of rows that left (``seq_rm``);
+- a prefill chunk is one ``llama_decode`` over up to ``chunk_tokens`` prompt
+  tokens of the group's requests, one after another (no padding); a request's
+  last prompt token asks for logits;
+- a decode step is one ``llama_decode`` with one token per running request,
+  each at its own position in its own sequence;
+- ``can_admit`` holds a request back while the KV cells it may need (its new
+  prompt tokens plus ``max_tokens``) are not free, so a decode never runs out.
+
+**Prefix cache.** Sequence 0 is reserved: ``warm_prefix`` fills it with a
+prompt's KV at start-up (the system prompt every conversation starts with).
+A new request's prompt is matched against it (longest common prefix, at least
+its last token left to compute, which gives the first token's logits); the
+matched positions join the request's sequence with ``seq_cp`` — in a unified
+cache that adds the sequence id to the cells, so the shared prefix is stored
+once — and only the rest is prefilled. Each lookup counts its prompt tokens
+(``llm_prefix_cache_queries_total``) and the tokens it found
+(``llm_prefix_cache_hit_tokens_total``), as vLLM counts its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from llm.engine.llamacpp_runtime import LlamaRuntime, Token
+
+logger = logging.getLogger(__name__)
+
+PREFIX_SEQ = 0
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+class LlamaBatch:
+    def __init__(self, runtime: LlamaRuntime, max_batch_size: int, kv_cells: int) -> None:
+        self.runtime = runtime
+        self.kv_cells = kv_cells
+        self.metrics: Any = None  # a ServiceMetrics; prefix-cache counters
+        self.prefix_tokens: list[int] = []  # what sequence 0 holds
+        self._free_slots = list(range(max_batch_size, 0, -1))  # seq ids; pop() takes the smallest
+        self._reserved: dict[int, int] = {}  # slot -> KV cells it may still fill (new prompt tokens + max_tokens)
+        # The running rows, in the scheduler's order.
+        self.slots: list[int] = []
+        self.positions: list[int] = []  # position of each row's next token
+
+    @property
+    def size(self) -> int:
+        return len(self.slots)
+
+    # --- prefix cache -------------------------------------------------------------------------
+
+    def warm_prefix(self, tokens: list[int], chunk_tokens: int, stop: Callable[[], bool] = lambda: False) -> None:
+        """Compute ``tokens``' KV into the reserved sequence (before serving: the scheduler is idle)."""
+        self.runtime.seq_remove(PREFIX_SEQ)
+        self.prefix_tokens = []
+        for start in range(0, len(tokens), chunk_tokens):
+            if stop():
+                self.runtime.seq_remove(PREFIX_SEQ)
+                raise RuntimeError("stopped warming the prefix cache: the engine is shutting down")
+            chunk = tokens[start:start + chunk_tokens]
+            self.runtime.decode([Token(t, start + i, PREFIX_SEQ) for i, t in enumerate(chunk)])
+        self.prefix_tokens = list(tokens)
+
+    def prefix_match(self, prompt: list[int]) -> int:
+        """How many leading prompt tokens the prefix cache holds (the last prompt token is always computed)."""
+        return min(common_prefix(self.prefix_tokens, prompt), len(prompt) - 1) if self.prefix_tokens else 0
+
+    # --- admission ----------------------------------------------------------------------------
+
+    def cells_needed(self, sequence: Any) -> int:
+        return len(sequence.prompt_ids) - self.prefix_match(sequence.prompt_ids) + sequence.max_new_tokens
+
+    def can_admit(self, sequences: list[Any]) -> bool:
+        """Whether slots and KV cells are free for ``sequences`` on top of everything admitted so far."""
+        if len(sequences) > len(self._free_slots):
+            return False
+        used = len(self.prefix_tokens) + sum(self._reserved.values())
+        return used + sum(self.cells_needed(s) for s in sequences) <= self.kv_cells
+
+    # --- scheduler interface ------------------------------------------------------------------
+
+    def prefill(self, prompts: list[list[int]], chunk_tokens: int, rows: list[Any] | None = None) -> LlamaPrefill:
+        return LlamaPrefill(self, prompts, chunk_tokens, rows)
+
+    def merge(self, slots: list[int], positions: list[int]) -> None:
+        self.slots.extend(slots)
+        self.positions.extend(positions)
+
+    def decode(self, tokens: list[int]) -> torch.Tensor:
+        assert len(tokens) == self.size
+        batch = [Token(t, p, s, logits=True) for t, p, s in zip(tokens, self.positions, self.slots)]
+        logits = self.runtime.decode(batch)
+        self.positions = [p + 1 for p in self.positions]
+        return torch.from_numpy(logits)
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only ``rows`` (in this order); the others' slots and cells are freed."""
+        kept = set(rows)
+        for row, slot in enumerate(self.slots):
+            if row not in kept:
+                self.release(slot)
+        self.slots = [self.slots[row] for row in rows]
+        self.positions = [self.positions[row] for row in rows]
+
+    # --- slots --------------------------------------------------------------------------------
+
+    def take_slot(self, reserve: int) -> int:
+        slot = self._free_slots.pop()
+        self._reserved[slot] = reserve
+        return slot
+
+    def release(self, slot: int) -> None:
+        self.runtime.seq_remove(slot)
+        if self._reserved.pop(slot, None) is not None:
+            self._free_slots.append(slot)
+            self._free_slots.sort(reverse=True)
+
+    def count_lookup(self, queried: int, hit: int) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_prefix_cache(queried, hit)
+
+
+class LlamaPrefill:
+    """The prompts of newly admitted requests, a chunk of at most ``chunk_tokens`` tokens per ``step``."""
+
+    def __init__(self, batch: LlamaBatch, prompts: list[list[int]], chunk_tokens: int, rows: list[Any] | None) -> None:
+        self.batch = batch
+        self.chunk_tokens = min(chunk_tokens, batch.runtime.n_batch)
+        self.rows = list(rows) if rows is not None else list(range(len(prompts)))
+        self.prompts = [list(p) for p in prompts]
+        self.slots: list[int] = []
+        self.done: list[int] = []  # prompt tokens of each row already in its sequence
+        self.logits: list[np.ndarray | None] = [None] * len(prompts)
+        for prompt, row in zip(self.prompts, self.rows):
+            hit = batch.prefix_match(prompt)
+            max_new = getattr(row, "max_new_tokens", 0)
+            slot = batch.take_slot(len(prompt) - hit + max_new)
+            if hit:
+                batch.runtime.seq_copy(PREFIX_SEQ, slot, hit)
+            batch.count_lookup(len(prompt), hit)
+            self.slots.append(slot)
+            self.done.append(hit)
+
+    @property
+    def finished(self) -> bool:
+        return all(logits is not None for logits in self.logits)
+
+    def step(self) -> torch.Tensor | None:
+        """Run the next chunk; return ``logits[rows, vocab]`` of each prompt's last token after the last chunk."""
+        tokens: list[Token] = []
+        finishing: list[int] = []
+        budget = self.chunk_tokens
+        for index, (prompt, slot) in enumerate(zip(self.prompts, self.slots)):
+            if budget == 0:
+                break
+            start = self.done[index]
+            end = min(len(prompt), start + budget)
+            if start >= end:
+                continue
+            for position in range(start, end):
+                last = position == len(prompt) - 1
+                tokens.append(Token(prompt[position], position, slot, logits=last))
+            if end == len(prompt):
+                finishing.append(index)
+            self.done[index] = end
+            budget -= end - start
+        logits = self.batch.runtime.decode(tokens)
+        for row, index in enumerate(finishing):
+            self.logits[index] = logits[row]
+        if not self.finished:
+            return None
+        return torch.from_numpy(np.stack(self.logits))
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only ``rows`` (indices, in this order); free the others' slots."""
+        kept = set(rows)
+        for index, slot in enumerate(self.slots):
+            if index not in kept:
+                self.batch.release(slot)
+        for name in ("rows", "prompts", "slots", "done", "logits"):
+            values = getattr(self, name)
+            setattr(self, name, [values[i] for i in rows])
+
+    def discard(self) -> None:
+        """The group is dropped as a whole (cancelled, failed or shutting down): free every slot."""
+        self.keep([])
+
+    def result(self) -> tuple[list[int], list[int]]:
+        """``(slots, next_positions)`` for ``LlamaBatch.merge``, once ``finished``."""
+        assert self.finished
+        return list(self.slots), [len(p) for p in self.prompts]
