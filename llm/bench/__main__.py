@@ -82,6 +82,8 @@ def make_parser() -> argparse.ArgumentParser:
                         help="System-prompt tokens of the prefix-cache probe (0: skip it). Default: 600.")
     parser.add_argument("--prefix-question-tokens", type=int, default=50,
                         help="Question tokens after that system prompt. Default: 50.")
+    parser.add_argument("--prefix-repeats", type=int, default=2,
+                        help="Cold and cached requests each of the prefix probe (the median is reported). Default: 2.")
     parser.add_argument("--concurrency", type=_ints, default=[1, 4, 8, 16],
                         help="Comma-separated client concurrencies. Default: 1,4,8,16.")
     parser.add_argument("--requests", type=int, default=16,
@@ -152,7 +154,7 @@ def run_engine(args: argparse.Namespace, model_dir: Path, engine: str, fmt: str,
         ready_s = server.wait_ready(args.ready_timeout_s)
         logger.info("[%s] service ready in %.0fs", label, ready_s)
         if prefix is not None:
-            prefix_result = engines.prefix_ttft(server.url, prefix)
+            prefix_result = engines.prefix_ttft(server.url, prefix, args.prefix_repeats)
             prefix_result["hit_tokens_total"] = engines.prefix_hit_tokens(server.url)
             logger.info("[%s] %d-token prompt: TTFT cold %.2fs, with its %d-token system prompt cached %.2fs",
                         label, prefix_result["prompt_tokens"], prefix_result["ttft_cold_s"],

@@ -69,7 +69,10 @@ class LlamaCppEngine(ScheduledEngine):
         from llm.gguf.cache import ConversionError, ensure_gguf
         from llm.gguf.tools import ConverterMissing
 
+        from llm.engine.loading import check_model_source
+
         config = self.config
+        check_model_source(config.model)  # the same sentence as the transformers engine for a wrong --model
         # Sampling runs on this process's torch: one thread, so it never competes with llama.cpp's.
         torch.set_num_threads(1)
         try:

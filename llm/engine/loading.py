@@ -83,15 +83,9 @@ def load_model(
 ) -> tuple[Any, Any]:
     """Return ``(model, tokenizer)`` ready for generation, or raise ``ModelLoadError``."""
     started = time.perf_counter()
-    path = Path(model_id).expanduser()
-    local = path.exists()
-    if local:
-        _check_local_dir(model_id, path)
-        source: str | Path = path
-    elif _looks_like_path(model_id):
-        raise ModelLoadError(f"Could not load model '{model_id}': the directory does not exist. {FIX_HINT}")
-    else:
-        source = model_id
+    local_dir = check_model_source(model_id)
+    local = local_dir is not None
+    source: str | Path = local_dir if local_dir is not None else model_id
 
     import torch
     from transformers.utils import logging as transformers_logging
@@ -188,6 +182,17 @@ def _from_hub(model_id: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
         )
     logger.info("Downloading %s from %s (first start only; later starts use the cache)", model_id, endpoint)
     return _from_pretrained(model_id, kwargs)
+
+
+def check_model_source(model_id: str) -> Path | None:
+    """The model's local directory, or None for a hub id; ``ModelLoadError`` for a path that is no model."""
+    path = Path(model_id).expanduser()
+    if path.exists():
+        _check_local_dir(model_id, path)
+        return path
+    if _looks_like_path(model_id):
+        raise ModelLoadError(f"Could not load model '{model_id}': the directory does not exist. {FIX_HINT}")
+    return None
 
 
 def _check_local_dir(model_id: str, path: Path) -> None:

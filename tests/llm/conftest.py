@@ -87,10 +87,20 @@ def llamacpp_missing() -> str:
     return ""
 
 
-@pytest.fixture(scope="session")
-def tiny_gguf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The GGUF cache of this test session (the tiny model is converted into it once)."""
-    return tmp_path_factory.mktemp("gguf")
+@pytest.fixture(scope="session", autouse=True)
+def tiny_gguf_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The GGUF cache of this test session (the tiny model is converted into it once); also the one of
+    every `llm serve` process a test starts (LLM_GGUF_CACHE), so no test writes into models/."""
+    import os
+
+    folder = tmp_path_factory.mktemp("gguf")
+    previous = os.environ.get("LLM_GGUF_CACHE")
+    os.environ["LLM_GGUF_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("LLM_GGUF_CACHE", None)
+    else:
+        os.environ["LLM_GGUF_CACHE"] = previous
 
 
 @pytest.fixture(scope="package", params=ENGINES)

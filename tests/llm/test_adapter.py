@@ -49,7 +49,8 @@ def replies(engine) -> list[str]:
     return asyncio.run(run())
 
 
-def test_adapter_changes_the_replies_and_equals_the_merged_model(tiny_model_dir, adapter_and_merged, engine):
+def test_adapter_changes_the_replies_and_equals_the_merged_model(tiny_model_dir, adapter_and_merged, transformers_engine):
+    engine = transformers_engine
     from peft import PeftModel
     from peft.tuners.lora import LoraLayer
 

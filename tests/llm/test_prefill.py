@@ -29,7 +29,8 @@ def run(engine, prompt_ids: list[list[int]], chunk_tokens: int) -> tuple[torch.T
 
 
 @pytest.mark.parametrize("chunk_tokens", [3, 16, 100])
-def test_chunked_prefill_gives_the_logits_of_one_pass(engine, chunk_tokens):
+def test_chunked_prefill_gives_the_logits_of_one_pass(transformers_engine, chunk_tokens):
+    engine = transformers_engine
     prompt_ids = prompts(engine)
     whole, one_pass, _ = run(engine, prompt_ids, chunk_tokens=10**6)
     chunked, chunks, prefill = run(engine, prompt_ids, chunk_tokens=chunk_tokens)
@@ -42,7 +43,8 @@ def test_chunked_prefill_gives_the_logits_of_one_pass(engine, chunk_tokens):
     assert cache.get_seq_length() == width and positions.tolist() == [len(p) for p in prompt_ids]
 
 
-def test_dropping_a_row_mid_prefill_leaves_the_others_unchanged(engine):
+def test_dropping_a_row_mid_prefill_leaves_the_others_unchanged(transformers_engine):
+    engine = transformers_engine
     prompt_ids = prompts(engine)
     whole, _, _ = run(engine, prompt_ids, chunk_tokens=10**6)
     prefill = ChunkedPrefill(engine.model, cache_kwarg(engine.model), 0, prompt_ids, chunk_tokens=24)
@@ -54,7 +56,8 @@ def test_dropping_a_row_mid_prefill_leaves_the_others_unchanged(engine):
     torch.testing.assert_close(logits, whole[[0, 2]], rtol=1e-4, atol=1e-5)
 
 
-def test_a_chunk_budget_below_the_group_size_is_refused(engine):
+def test_a_chunk_budget_below_the_group_size_is_refused(transformers_engine):
+    engine = transformers_engine
     with pytest.raises(ValueError, match="cannot hold one column of 3 prompts"):
         ChunkedPrefill(engine.model, cache_kwarg(engine.model), 0, prompts(engine), chunk_tokens=2)
 
