@@ -55,6 +55,12 @@ class LLMBadResponse(LLMError):
     reason = "bad_response"
 
 
+class LLMStreamFailed(LLMError):
+    """The service reported an error in the middle of the stream."""
+
+    reason = "stream_error"
+
+
 @dataclass(frozen=True)
 class LLMReply:
     text: str
@@ -125,19 +131,14 @@ async def complete_chat(
     reply = "".join(parts).strip()
     if not reply:
         raise LLMBadResponse("the reply is empty")
-    if finish_reason == "length" and whole_sentences(reply + " "):
-        # max_tokens stopped it mid-sentence: end at the last complete one rather than mid-word.
+    # max_tokens stopped it mid-sentence: end at the last complete one rather than mid-word.
+    complete = whole_sentences(reply + " ") if finish_reason == "length" else ""
+    if complete:
         logger.info("LLM reply reached max_tokens (%d) in %.2f s: cut at its last complete sentence",
                     config.llm_max_tokens, time.perf_counter() - started)
-        return LLMReply(whole_sentences(reply + " "))
+        return LLMReply(complete)
     logger.info("LLM reply in %.2f s (%d chars)", time.perf_counter() - started, len(reply))
     return LLMReply(reply)
-
-
-class LLMStreamFailed(LLMError):
-    """The service reported an error in the middle of the stream."""
-
-    reason = "stream_error"
 
 
 def _cut_or_raise(parts: list[str], failure: LLMError, cause: BaseException, started: float) -> LLMReply:

@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from stack.bench import percentile
 from stack.process import Stack, free_port
 from stack.services import RASA_PROJECT, StackConfig, build_services
 
@@ -92,12 +93,6 @@ def visitor(rasa: str, name: str, questions: list[str]) -> list[Turn]:
     return turns
 
 
-def percentile(values: list[float], q: float) -> float:
-    from stack.bench import percentile as nearest_rank
-
-    return nearest_rank(values, q)
-
-
 def run(llm_model: str, questions: int, concurrency: int, max_tokens: int, llm_env: dict[str, str]) -> int:
     rounds: list[tuple[str, list[Turn], dict[str, float]]] = []
     apologies = apology_texts()
@@ -116,10 +111,11 @@ def run(llm_model: str, questions: int, concurrency: int, max_tokens: int, llm_e
             rasa, llm, actions = (f"http://127.0.0.1:{port}"
                                   for port in (config.rasa_port, config.llm_port, config.actions_port))
 
-            def measured(label: str, groups: list[list[str]]) -> None:
+            def measured(label: str, groups: list[list[str]], *, one_at_a_time: bool = False) -> None:
+                """Each group is one visitor's questions; the visitors run at once, or one after another."""
                 before = {"llm": counter(llm, "llm_requests_total"),
                           "cut": counter(actions, "action_llm_replies_total", 'outcome="cut"')}
-                with concurrent.futures.ThreadPoolExecutor(len(groups)) as pool:
+                with concurrent.futures.ThreadPoolExecutor(1 if one_at_a_time else len(groups)) as pool:
                     futures = [pool.submit(visitor, rasa, f"{label}-{i}", g) for i, g in enumerate(groups)]
                     turns = [t for f in futures for t in f.result()]
                 after = {"llm": counter(llm, "llm_requests_total"),
@@ -127,11 +123,9 @@ def run(llm_model: str, questions: int, concurrency: int, max_tokens: int, llm_e
                 rounds.append((label, turns, {k: after[k] - before[k] for k in before}))
 
             asked = [QUESTIONS[i % len(QUESTIONS)] for i in range(questions)]
-            for first in range(0, questions, QUESTIONS_PER_VISITOR):  # one visitor at a time
-                measured(f"sequential-{first // QUESTIONS_PER_VISITOR}", [asked[first:first + QUESTIONS_PER_VISITOR]])
-            sequential = [t for label, turns, _ in rounds for t in turns]
-            counts = {k: sum(c[k] for _, _, c in rounds) for k in ("llm", "cut")}
-            rounds = [("one visitor at a time", sequential, counts)]
+            measured("one visitor at a time",
+                     [asked[i:i + QUESTIONS_PER_VISITOR] for i in range(0, questions, QUESTIONS_PER_VISITOR)],
+                     one_at_a_time=True)
             groups = [[QUESTIONS[(v * QUESTIONS_PER_VISITOR + i + 7) % len(QUESTIONS)]
                        for i in range(QUESTIONS_PER_VISITOR)] for v in range(concurrency)]
             measured(f"{concurrency} visitors at once", groups)
