@@ -27,6 +27,7 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=cpu-build /opt/venv /opt/venv
 WORKDIR /app
 COPY ridgeline/ ./ridgeline/
+COPY knowledge/ ./knowledge/
 COPY llm/ ./llm/
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp HF_HOME=/data/hf LLM_HOST=0.0.0.0 LLM_PORT=8000 LLM_DEVICE=cpu
@@ -64,6 +65,7 @@ RUN apt-get update \
 COPY --from=gpu-build /opt/venv /opt/venv
 WORKDIR /app
 COPY ridgeline/ ./ridgeline/
+COPY knowledge/ ./knowledge/
 COPY llm/ ./llm/
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp HF_HOME=/data/hf LLM_HOST=0.0.0.0 LLM_PORT=8000 LLM_DEVICE=cuda \

@@ -3,8 +3,9 @@
 ``--warm-prompt`` (``LLM_WARM_PROMPT``):
 
 - ``auto``: the action server's own system prompt (persona, rules and the
-  store's facts from ``knowledge/store.yml``, built by ``actions.knowledge``),
-  when that package and file are here; otherwise none;
+  store's facts from ``knowledge/store.yml``, rendered by the ground floor's
+  ``ridgeline.knowledge``, which both services import), when that file is
+  here (the images copy ``knowledge/``; a store file elsewhere: pass it as FILE); otherwise none;
 - ``none``: no warm prompt;
 - a path: the file's text is the system message.
 """
@@ -24,11 +25,8 @@ def warm_system_prompt(setting: str) -> str | None:
     if setting == NONE:
         return None
     if setting == AUTO:
-        try:
-            from actions.knowledge import load
-        except ImportError:
-            logger.info("No warm prompt: the action server's package is not installed here (--warm-prompt FILE)")
-            return None
+        from ridgeline.knowledge import load
+
         try:
             return load().system_prompt()
         except Exception as exc:  # noqa: BLE001 (a missing or broken store file only costs the warm-up)

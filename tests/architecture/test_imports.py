@@ -71,3 +71,19 @@ def test_no_package_imports_another_packages_private_names():
                 if private:
                     offending.append(f"{relative(path)}: from {module} import {', '.join(private)}")
     assert not offending, "these names are private to their package: " + "; ".join(offending)
+
+
+# The deployables: each runs in its own image with the ground floor beside it, never another service.
+SERVICES = ("llm", "actions", "ridgeline_rasa")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_imports_no_other_service(service):
+    others = {name for name in PACKAGES if name not in {service, "ridgeline", "privacy"}}
+    offending = sorted(
+        f"{relative(path)} imports {name}"
+        for path in python_files(PACKAGES[service])
+        for name in imported_modules(path)
+        if name.split(".")[0] in others
+    )
+    assert not offending, f"{service} ships alone in its image (with ridgeline/): " + "; ".join(offending)

@@ -137,13 +137,15 @@ def test_rasa_and_the_action_server_images_hold_the_ground_floor():
     assert dict(actions["steps"])["WORKDIR"] == "/app"
 
 
-def test_both_llm_images_hold_the_ground_floor():
-    """`python -m llm serve` masks personal data in its log with `ridgeline.privacy`."""
+def test_both_llm_images_hold_the_ground_floor_and_the_store_facts():
+    """`python -m llm serve` masks personal data in its log with `ridgeline.privacy`, and `--warm-prompt auto`
+    renders the action server's system prompt from knowledge/store.yml with `ridgeline.knowledge`."""
     stages = final_stages(DOCKER / "llm.Dockerfile")
     assert len(stages) == 2
     for name, stage in stages.items():
         copies = [r.split() for w, r in stage["steps"] if w == "COPY" and not r.startswith("--from")]
         assert ["ridgeline/", "./ridgeline/"] in copies and ["llm/", "./llm/"] in copies, name
+        assert ["knowledge/", "./knowledge/"] in copies, f"{name}: --warm-prompt auto finds no store facts"
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
