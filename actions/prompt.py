@@ -34,11 +34,17 @@ def conversation_turns(events: Iterable[Mapping[str, Any]]) -> list[dict[str, st
 
 
 def _merge_and_trim(turns: list[dict[str, str]], max_messages: int) -> list[dict[str, str]]:
-    """Keep the last ``max_messages`` messages, alternating roles and starting with the user.
+    """Keep at most the last ``max_messages`` messages, alternating roles and starting with the user.
 
     Consecutive messages of one role are joined (Rasa often sends two bot
     messages in a row); several chat templates (Llama, Gemma) reject
     non-alternating roles or a conversation that opens with the assistant.
+
+    The oldest messages go in blocks of ``max_messages // 2``, not one turn at a
+    time, so the model sees between half and all of ``max_messages`` and the
+    start of the history moves every few turns only: until it moves, each turn's
+    prompt begins with the previous turn's, and the LLM service computes only
+    the new messages (its cache keeps each conversation's last turn).
     """
     merged: list[dict[str, str]] = []
     for turn in turns:
@@ -46,7 +52,10 @@ def _merge_and_trim(turns: list[dict[str, str]], max_messages: int) -> list[dict
             merged[-1] = {"role": turn["role"], "content": merged[-1]["content"] + "\n" + turn["content"]}
         else:
             merged.append(dict(turn))
-    merged = merged[-max_messages:]
+    if len(merged) > max_messages:
+        block = max(1, max_messages // 2)
+        excess = len(merged) - max_messages
+        merged = merged[-(-excess // block) * block:]  # drop the fewest whole blocks that leave max_messages
     while merged and merged[0]["role"] != "user":
         merged.pop(0)
     return merged

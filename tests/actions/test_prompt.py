@@ -73,3 +73,19 @@ def test_order_slot_is_told_but_email_is_not(store_knowledge):
 def test_no_user_message_is_an_error(store_knowledge):
     with pytest.raises(ValueError, match="no user message"):
         build([bot("Hello!")], knowledge=store_knowledge)
+
+
+def test_the_history_moves_in_blocks_so_each_turn_mostly_extends_the_last(store_knowledge):
+    """With 8 messages, the kept history is 5..8 messages long and its start moves every other turn:
+    the turn in between begins with the previous turn's prompt (what the LLM service's cache reuses)."""
+    events, starts, lengths = [], [], []
+    for i in range(12):
+        events.append(user(f"question {i}"))
+        messages = build(events, knowledge=store_knowledge, history_turns=8)[1:]
+        assert messages[-1]["content"] == f"question {i}" and messages[0]["role"] == "user"
+        starts.append(messages[0]["content"])
+        lengths.append(len(messages))
+        events.append(bot(f"answer {i}"))
+    assert max(lengths) <= 8 and min(lengths[4:]) >= 5
+    moves = [i for i in range(1, 12) if starts[i] != starts[i - 1]]
+    assert moves == [4, 6, 8, 10]  # the 1-turn window would move at 4, 5, 6, 7, ...
