@@ -1,7 +1,7 @@
 """Faults in the services behind Rasa: every user turn still gets a reply, and the assistant recovers.
 
 The whole stack runs (tests/e2e/conftest.py); for the LLM's faults the action server is pointed
-at a misbehaving OpenAI-compatible server on loopback (tests/fake_openai.py) with a 2 s budget.
+at a misbehaving OpenAI-compatible server on loopback (tests/support/fake_openai.py) with a 2 s budget.
 Rasa restarting on PostgreSQL is tested in tests/stores/test_stores.py; the LLM service's own
 back-pressure (429 on a full queue, a disconnect freeing its slot) in tests/llm/test_live_http.py.
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The LLM benchmark on a GPU host, in one go: bf16, int8 and nf4 on the Qwen2.5-1.5B shape
 # (random weights, built on first use), concurrency 1-16; records tokens/s, TTFT and GPU memory.
-# A few minutes on one GPU. Usage: llm/bench/gpu.sh [extra `python -m tools.bench.llm` flags]
+# A few minutes on one GPU. Usage: tools/bench/llm/gpu.sh [extra `python -m tools.bench.llm` flags]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PY="${PY:-.venv/bin/python}"
