@@ -67,7 +67,7 @@ shell: rasa-model ## (designers) talk to the assistant in the terminal (start `m
 	@cd rasa_project && $(abspath $(RASA_VENV))/bin/python -m ridgeline_rasa.launch shell --model models/assistant.tar.gz
 
 tiny-model: setup ## build a tiny random Qwen2 model in models/tiny-qwen2 (LLM_MODEL=models/tiny-qwen2 make run)
-	@$(PY) -m llm tiny-model --output $(TINY_MODEL)
+	@$(PY) -m tools.testing.tiny_model --output $(TINY_MODEL)
 
 clean: ## remove trained models, logs and test output (keeps the virtualenvs)
 	rm -rf rasa_project/models rasa_project/results var models .pytest_cache
@@ -104,10 +104,10 @@ finetune-demo: setup tiny-model ## (operators) prepare -> sft -> evaluate -> mer
 
 BENCH_ARGS ?=
 bench-llm: setup ## (operators) benchmark the LLM service against plain generate (random Qwen2.5-1.5B shape; BENCH_ARGS=...)
-	@$(PY) -m llm.bench $(BENCH_ARGS)
+	@$(PY) -m tools.bench.llm $(BENCH_ARGS)
 
 bench-llm-gpu: setup ## (operators) on a GPU host: bf16/int8/nf4 on the 1.5B shape in one go
-	@llm/bench/gpu.sh
+	@tools/bench/llm/gpu.sh
 
 loadtest: setup rasa-model ## 50 concurrent conversations x 10 turns against the tiny-model stack: latency, errors (LOAD_ARGS=...)
-	@$(PY) -m tests.load $(LOAD_ARGS)
+	@$(PY) -m tools.load $(LOAD_ARGS)

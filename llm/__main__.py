@@ -2,7 +2,7 @@
 
     python -m llm serve --model Qwen/Qwen2.5-1.5B-Instruct --port 8000
     python -m llm serve --model models/tiny-qwen2          # offline demo model
-    python -m llm tiny-model --output models/tiny-qwen2    # build that demo model
+    python -m tools.testing.tiny_model --output models/tiny-qwen2   # build that demo model (make tiny-model)
     python -m llm convert --model models/tiny-qwen2 --quant q4_k_m,q8_0   # GGUF for --engine llamacpp
 
 Every ``serve`` flag can also be set as an ``LLM_*`` environment variable
@@ -19,6 +19,7 @@ import argparse
 import gc
 import logging
 import sys
+import warnings
 from typing import Sequence
 
 from llm.config import ServiceConfig, add_arguments
@@ -42,7 +43,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     add_arguments(serve)
     tiny = commands.add_parser(
-        "tiny-model", help="Write a tiny random Qwen2 chat model for tests and offline demos."
+        "tiny-model", help="Deprecated: use `python -m tools.testing.tiny_model` (make tiny-model)."
     )
     tiny.add_argument("--output", required=True, help="Directory to write the model to.")
     tiny.add_argument("--arch", default="qwen2", choices=["qwen2"], help="Architecture. Default: qwen2.")
@@ -95,10 +96,20 @@ def serve(args: argparse.Namespace) -> int:
     return server.run(config, engine)
 
 
-def tiny_model(args: argparse.Namespace) -> int:
-    configure_logging()
-    from llm.tiny_model import build_tiny_model
+TINY_MODEL_MOVED = ("`python -m llm tiny-model` moved to `python -m tools.testing.tiny_model --output DIR` "
+                    "(or `make tiny-model`), a development tool of the checkout that no image has")
 
+
+def tiny_model(args: argparse.Namespace) -> int:
+    """Deprecated for one release: forwards to ``tools.testing.tiny_model`` where ``tools`` is there."""
+    configure_logging()
+    try:
+        # the one import of `tools` by a product module, allowed by tests/architecture until this command goes
+        from tools.testing.tiny_model import build_tiny_model
+    except ImportError:  # the LLM image, or an install without the checkout's tools
+        print(f"error: {TINY_MODEL_MOVED}; run it from a checkout.", file=sys.stderr)
+        return EXIT_USAGE
+    warnings.warn(f"{TINY_MODEL_MOVED}; the old command goes in the next release.", DeprecationWarning, stacklevel=1)
     output = build_tiny_model(args.output, seed=args.seed, arch=args.arch)
     logger.info("Serve it with: LLM_MODEL=%s python -m llm serve", output)
     return 0

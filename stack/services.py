@@ -209,21 +209,3 @@ def build_services(config: StackConfig) -> list[Service]:
     )
     return [llm, actions, rasa, webchat]
 
-
-def tiny_model_services(root: Path, llm_max_tokens: int = 16) -> tuple[StackConfig, list[Service]]:
-    """LLM service (a tiny random model built in ``root``), action server and Rasa on free loopback
-    ports: what the turn benchmark (stack/bench.py) and the load test (tests/load.py) run."""
-    from llm.tiny_model import build_tiny_model  # torch: only for those who ask
-    from stack.process import free_port
-
-    config = StackConfig(
-        llm_model=str(build_tiny_model(root / "tiny")),
-        rasa_port=free_port(), actions_port=free_port(), llm_port=free_port(), webchat_port=free_port(),
-        run_dir=root / "run",
-    )
-    services = [s for s in build_services(config) if s.name != "webchat"]
-    by_name = {s.name: s for s in services}
-    by_name["actions"].env.update({"ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}",
-                                   "LLM_MAX_TOKENS": str(llm_max_tokens)})
-    by_name["llm"].env["LLM_CPU_THREADS"] = "1"  # the tiny model gains nothing from a second core
-    return config, services

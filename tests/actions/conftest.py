@@ -7,7 +7,7 @@ from rasa_sdk import Tracker
 
 from ridgeline import knowledge
 from actions.config import ActionServerConfig
-from tests.fake_openai import FakeOpenAIServer
+from tests.support.fake_openai import FakeOpenAIServer
 
 
 def make_tracker(events: list[dict[str, Any]], slots: dict[str, Any] | None = None) -> Tracker:

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from actions.server import BadActionCall, validate_action_call
-from stack.process import Service, Stack, free_port
+from stack.process import Service, Stack
+from tools.procs import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-action-token"

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from tests.architecture.tree import TESTS, code_strings, parse, product_files, python_files, relative
+from tests.architecture.tree import TESTS, TOOLS, code_strings, parse, product_files, python_files, relative
 
 REGEX_SYNTAX = re.compile(r"\\[dswb]|\[|\(\?")
 # rule -> (texts where it finds the identifier, a part of it, texts where it must not find that part)
@@ -99,3 +99,20 @@ def test_one_way_to_refuse_a_choice():
                 and "one of" in ast.unparse(node.exc))
     assert _files_where(refuses_a_choice, product_files()) == ["ridgeline/settings.py"], (
         "parse a choice with ridgeline.settings.parse_enum")
+
+
+@pytest.mark.parametrize("name, home", [("free_port", "tools/procs.py"), ("percentile", "tools/stats.py")])
+def test_one_definition_of_the_tools_helpers(name, home):
+    """One free port finder and one (nearest-rank) percentile, for the tools and the tests alike."""
+    def defines(node: ast.AST) -> bool:
+        return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
+    assert _files_where(defines, product_files() + python_files(TOOLS, TESTS)) == [home], (
+        f"import {name} from {home[:-3].replace('/', '.')}")
+
+
+def test_one_way_for_the_tools_to_start_a_server():
+    """The tools start server processes through stack.process (tools.procs.LLMServer, Stack), not a
+    Popen of their own (the training benchmark's workers run to completion: subprocess.run)."""
+    def starts_a_process(node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and "Popen" in ast.unparse(node.func)
+    assert _files_where(starts_a_process, python_files(TOOLS)) == []

@@ -23,6 +23,9 @@ PACKAGES = {
     "scripts": REPO / "scripts",
 }
 TESTS = REPO / "tests"
+# The tools (benchmarks, the load generator, the tiny test model): they may import any product
+# package; no product package imports them, and no image holds them.
+TOOLS = REPO / "tools"
 
 
 def python_files(*folders: Path) -> list[Path]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from llm.tiny_model import build_tiny_model
+from tools.testing.tiny_model import build_tiny_model
 from stack.process import Stack
-from tests.servers import ROOT, services_of, stack_config
+from tests.support.servers import ROOT, services_of, stack_config
 
 ARTIFACTS = ROOT / "var" / "artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -14,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import service_url
-from tests.servers import domain_responses, tracker_events, turns
+from tests.support.servers import domain_responses, tracker_events, turns
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

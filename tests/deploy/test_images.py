@@ -161,21 +161,52 @@ def _ignored(path: str, patterns: list[str]) -> bool:
     return ignored
 
 
+def _dockerignore() -> list[str]:
+    return [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def _copied(dockerfile: Path) -> list[tuple[str, list[str]]]:
+    """(source, the checkout's files it copies) for each source of each COPY from the build context."""
+    found = []
+    for word, rest in instructions(dockerfile):
+        if word != "COPY" or rest.startswith("--from"):
+            continue
+        for source in [s for s in rest.split()[:-1] if not s.startswith("--")]:
+            assert (REPO / source).exists(), f"{dockerfile.name} copies missing {source}"
+            files = [source] if (REPO / source).is_file() else [
+                str(p.relative_to(REPO)) for p in (REPO / source).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+            found.append((source, files))
+    return found
+
+
 def test_build_context_holds_everything_the_dockerfiles_copy():
-    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = _dockerignore()
     for dockerfile in DOCKERFILES:
-        for word, rest in instructions(dockerfile):
-            if word != "COPY" or rest.startswith("--from"):
-                continue
-            sources = [s for s in rest.split()[:-1] if not s.startswith("--")]
-            for source in sources:
-                assert (REPO / source).exists(), f"{dockerfile.name} copies missing {source}"
-                files = [source] if (REPO / source).is_file() else [
-                    str(p.relative_to(REPO)) for p in (REPO / source).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-                for f in files:
-                    assert not _ignored(f, patterns), f"{f} (COPY in {dockerfile.name}) is excluded by .dockerignore"
+        for _, files in _copied(dockerfile):
+            for f in files:
+                assert not _ignored(f, patterns), f"{f} (COPY in {dockerfile.name}) is excluded by .dockerignore"
     assert _ignored(".venv/bin/python", patterns) and _ignored("rasa_project/models/assistant.tar.gz", patterns)
+
+
+def test_no_image_gets_the_tools():
+    """tools/ (benchmarks, load generator, tiny test model) is for developers: it is left out of the build
+    context, no Dockerfile copies it or installs the whole project, and no service folder an image
+    copies holds benchmark code or the tiny model again."""
+    patterns = _dockerignore()
+    tools = [str(p.relative_to(REPO)) for p in (REPO / "tools").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert "tools/procs.py" in tools and "tools/bench/llm/__main__.py" in tools
+    sent = [f for f in tools if not _ignored(f, patterns)]
+    assert not sent, f".dockerignore sends {sent} to the image builds"
+    for dockerfile in DOCKERFILES:
+        for source, files in _copied(dockerfile):
+            assert source.strip("./") not in ("", "tools") and not source.startswith("tools/"), \
+                f"{dockerfile.name} copies {source}"
+            tool_code = [f for f in files if "bench" in Path(f).parts or Path(f).name in ("tiny_model.py", "load.py")]
+            assert not tool_code, f"{dockerfile.name} copies tool code {tool_code}: it belongs in tools/"
+        installs = [rest for word, rest in instructions(dockerfile)
+                    if word == "RUN" and re.search(r"pip install[^&;|]*\s\.(\s|$|\[)", rest)]
+        assert not installs, f"{dockerfile.name} installs the whole project (tools included): {installs}"
 
 
 def test_image_requirements_come_from_pyproject():

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from scripts.designer import failed_test_stories, intent_table, story_conflicts, story_locations
-from tests.servers import ROOT
+from tests.support.servers import ROOT
 
 PROJECT = ROOT / "rasa_project"
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llm.tiny_model import build_tiny_model
-from stack.process import Stack, free_port
+from tools.testing.tiny_model import build_tiny_model
+from stack.process import Stack
 from stack.services import DEFAULT_RASA_MODEL, StackConfig, build_services
-from tests.servers import RASA_TOKEN, domain_responses
+from tests.support.servers import RASA_TOKEN, domain_responses
+from tools.procs import free_port
 
 RASA_JWT_SECRET = "test-jwt-secret-for-rasa"
 

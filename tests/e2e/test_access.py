@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import RASA_JWT_SECRET, service_url
-from tests.servers import RASA_TOKEN, hs256_jwt
+from tests.support.servers import RASA_TOKEN, hs256_jwt
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import service_url
-from tests.servers import RASA_TOKEN
+from tests.support.servers import RASA_TOKEN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ import pytest
 
 from actions import orders_db
 from tests.e2e.conftest import service_url
-from tests.servers import tracker, wait_until
+from tests.support.servers import tracker, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
 """Faults in the services behind Rasa: every user turn still gets a reply, and the assistant recovers.
 
 The whole stack runs (tests/e2e/conftest.py); for the LLM's faults the action server is pointed
-at a misbehaving OpenAI-compatible server on loopback (tests/fake_openai.py) with a 2 s budget.
+at a misbehaving OpenAI-compatible server on loopback (tests/support/fake_openai.py) with a 2 s budget.
 Rasa restarting on PostgreSQL is tested in tests/stores/test_stores.py; the LLM service's own
 back-pressure (429 on a full queue, a disconnect freeing its slot) in tests/llm/test_live_http.py.
 """
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from stack.process import Service, free_port
+from stack.process import Service
 from tests.e2e.conftest import Conversation, service_url
-from tests.fake_openai import Behaviour, FakeOpenAIServer
+from tests.support.fake_openai import Behaviour, FakeOpenAIServer
+from tools.procs import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -91,7 +92,7 @@ def test_llm_killed_mid_request_then_restarted(stack, talk, responses, tmp_path)
     def llm_process(delay_s: float) -> Service:
         return Service(name=f"fake-llm-{delay_s:g}", cwd=REPO_ROOT, health_url=f"http://127.0.0.1:{port}/health",
                        url=f"http://127.0.0.1:{port}", startup_timeout_s=30,
-                       command=[sys.executable, "-m", "tests.fake_openai", "--port", str(port),
+                       command=[sys.executable, "-m", "tests.support.fake_openai", "--port", str(port),
                                 "--delay", str(delay_s), "--reply", "Back again: layer up."])
 
     from stack.process import Stack

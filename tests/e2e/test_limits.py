@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Conversation, service_url
-from tests.servers import tracker_events, turns
+from tests.support.servers import tracker_events, turns
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

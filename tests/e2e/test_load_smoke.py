@@ -1,4 +1,4 @@
-"""The load generator (python -m tests.load), small, against the session's whole stack."""
+"""The load generator (python -m tools.load), small, against the session's whole stack."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tests.e2e.conftest import service_url
-from tests.load import Kind, LoadSettings, Outcome, markdown, run_load
+from tools.load.generator import Kind, LoadSettings, Outcome, markdown, run_load
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

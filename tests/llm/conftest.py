@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
 from llm.config import ServiceConfig
-from llm.tiny_model import build_tiny_model
+from tools.procs import free_port
+from tools.testing.tiny_model import build_tiny_model
 
 _app_names = itertools.count()
 ENGINES = ("transformers", "llamacpp")
@@ -148,12 +148,6 @@ def transformers_engine(tiny_model_dir: Path):
 def app_name() -> str:
     """Sanic keeps a registry of app names; each test app gets its own."""
     return f"llm_test_{next(_app_names)}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LiveServer:

@@ -19,8 +19,9 @@ import pytest
 from llm.engine.scheduler import DECODE, PREFILL_CHUNK, decoder_layers
 from llm.protocol import ChatCompletionRequest, ChatMessage
 from tests.llm.conftest import make_engine, metric_samples
-from tests.llm.test_cli import free_port, serve_process, wait_ready
-from tests.servers import wait_until
+from tests.llm.test_cli import serve_process, wait_ready
+from tests.support.servers import wait_until
+from tools.procs import free_port
 
 LONG_QUESTION = "Which tent, stove and sleeping bag should I pack for four nights in the hills in March? " * 20
 
@@ -246,7 +247,7 @@ def test_sigterm_drains_and_exits_within_5_s_whatever_is_queued(tiny_model_dir):
             thread.start()
         wait_for(lambda: gauges() == (2, 8), "2 requests running and 8 queued")
         process.send_signal(signal.SIGTERM)
-        returncode = process.wait(timeout=60)  # a hang guard; `python -m llm.bench.abandon` times the drain
+        returncode = process.wait(timeout=60)  # a hang guard; `python -m tools.bench.llm.abandon` times the drain
         for thread in clients:
             thread.join(60)
     finally:

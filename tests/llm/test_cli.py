@@ -1,10 +1,9 @@
-"""``python -m llm``: building the tiny model, start-up errors, and a real server process."""
+"""``python -m llm``: the old tiny-model command, start-up errors, and a real server process."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,19 +13,26 @@ import httpx
 import pytest
 
 from llm.__main__ import main
+from tools.procs import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_tiny_model_command_writes_a_loadable_model(tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def test_the_old_tiny_model_command_forwards_to_the_tool_with_a_warning_naming_it(tmp_path):
+    from transformers import AutoModelForCausalLM
 
-    assert main(["tiny-model", "--output", str(tmp_path / "tiny"), "--seed", "1"]) == 0
-    model = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny")
-    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tiny")
-    assert model.config.model_type == "qwen2"
-    assert sum(p.numel() for p in model.parameters()) < 500_000
-    assert {"<|im_start|>", "<|im_end|>", "<|endoftext|>"} <= set(tokenizer.get_vocab())
+    with pytest.warns(DeprecationWarning, match=r"python -m tools\.testing\.tiny_model .*next release"):
+        assert main(["tiny-model", "--output", str(tmp_path / "tiny"), "--seed", "1"]) == 0
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "tiny").config.model_type == "qwen2"
+
+
+def test_the_old_tiny_model_command_without_the_tools_says_where_it_went(tmp_path, monkeypatch, capsys):
+    """As in the LLM image, which has no tools/: one sentence naming the new command, exit 2."""
+    monkeypatch.setitem(sys.modules, "tools.testing.tiny_model", None)  # importing it now fails
+    assert main(["tiny-model", "--output", str(tmp_path / "tiny")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: `python -m llm tiny-model` moved to `python -m tools.testing.tiny_model")
+    assert "make tiny-model" in err and not (tmp_path / "tiny").exists()
 
 
 def test_invalid_configuration_exits_2_with_one_sentence(monkeypatch, capsys):
@@ -45,12 +51,6 @@ def test_invalid_combination_exits_2_before_loading_anything(capsys):
         "error: --cpu-prepack on repacks unquantized weights, but --quantization is int8; "
         "use --quantization none, or --cpu-prepack auto/off."
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:

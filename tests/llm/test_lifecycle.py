@@ -15,7 +15,7 @@ from llm.engine.prefill import ChunkedPrefill
 from llm.engine.transformers_engine import WARM_UP_REQUEST, TransformersEngine
 from llm.errors import ModelNotReady
 from tests.llm.conftest import make_config
-from tests.servers import wait_until
+from tests.support.servers import wait_until
 
 
 def loaded_engine(model_dir, engine_class=TransformersEngine) -> TransformersEngine:

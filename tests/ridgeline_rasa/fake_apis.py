@@ -14,7 +14,7 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.servers import wait_until
+from tests.support.servers import wait_until
 
 SLACK_TOKEN = "xoxb-000000000-test-token"
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

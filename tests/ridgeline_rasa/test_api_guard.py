@@ -10,7 +10,7 @@ import json
 import pytest
 
 from ridgeline_rasa.api_guard import MAX_JSON_DEPTH, BadBody, authorized, check_json, problem
-from tests.servers import hs256_jwt
+from tests.support.servers import hs256_jwt
 
 MESSAGES = "conversations/<conversation_id:path>/messages"
 EVENTS = "conversations/<conversation_id:path>/tracker/events"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.ridgeline_rasa.fake_apis import SLACK_SECRET, SLACK_TOKEN
-from tests.servers import domain_responses
+from tests.support.servers import domain_responses
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.ridgeline_rasa.fake_apis import TELEGRAM_SECRET, TELEGRAM_TOKEN, TELEGRAM_WEBHOOK_URL
-from tests.servers import domain_responses
+from tests.support.servers import domain_responses
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from stack.leftovers import origin_of
 from stack.process import Service, Stack, interrupted_by_signal, port_is_free
 from stack.supervisor import RestartPolicy, supervise
-from tests.servers import wait_until
+from tests.support.servers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -12,10 +12,11 @@ import time
 import pytest
 
 from stack.leftovers import Origin, describe_holder, pids_listening_on
-from stack.process import Service, Stack, StackError, free_port, port_is_free
+from stack.process import Service, Stack, StackError, port_is_free
 from stack.supervisor import RestartPolicy
-from tests.servers import wait_until
 from tests.stack.supervised import Supervised, descendants, gone
+from tests.support.servers import wait_until
+from tools.procs import free_port
 
 def listener_code(port: int) -> str:
     return ("import socket, time\n"

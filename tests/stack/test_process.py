@@ -11,11 +11,12 @@ import time
 
 import pytest
 
-from stack.process import Service, Stack, StackError, free_port, http_ok, port_is_free
+from stack.process import Service, Stack, StackError, http_ok, port_is_free
 from stack.services import StackConfig, build_services
 from stack.supervisor import GaveUp, RestartPolicy, Supervisor
-from tests.servers import wait_until
 from tests.stack.supervised import Supervised
+from tests.support.servers import wait_until
+from tools.procs import free_port
 
 
 def http_server(name: str, tmp_path, port: int | None = None, **kwargs) -> Service:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from llm.tiny_model import build_tiny_model
+from tools.testing.tiny_model import build_tiny_model
 from stack.leftovers import Origin, describe_holder, pids_listening_on
-from stack.process import free_port, port_is_free
+from stack.process import port_is_free
 from stack.services import DEFAULT_RASA_MODEL
-from tests.servers import RASA_TOKEN, domain_responses, say, wait_until
 from tests.stack.supervised import clean_up_after, descendants, direct_children, gone
+from tests.support.servers import RASA_TOKEN, domain_responses, say, wait_until
+from tools.procs import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

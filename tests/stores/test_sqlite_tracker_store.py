@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from stack.process import Stack
-from tests.servers import domain_responses, rasa_url, say, services_of, stack_config, tracker_events, turns
+from tests.support.servers import domain_responses, rasa_url, say, services_of, stack_config, tracker_events, turns
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from actions import orders_db
-from tests.servers import domain_responses, say, tracker_events, turns, wait_until
-from tests.replicas import LLM_DELAY_S, LLM_REPLY
+from tests.support.replicas import LLM_DELAY_S, LLM_REPLY
+from tests.support.servers import domain_responses, say, tracker_events, turns, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

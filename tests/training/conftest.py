@@ -1,7 +1,7 @@
 """Fixtures for the training pipeline: input files of every format, a Rasa tracker store, a tiny model.
 
 Nothing is downloaded: the model is a tiny random Qwen2 with the real tokenizer
-pipeline and ChatML template (``llm.tiny_model``), built once per session.
+pipeline and ChatML template (``tools.testing.tiny_model``), built once per session.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llm.tiny_model import build_tiny_model
+from tools.testing.tiny_model import build_tiny_model
 
 SHORT_SYSTEM_PROMPT = "You are Sherpa, the support assistant of Ridgeline Outfitters."
 

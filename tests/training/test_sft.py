@@ -183,15 +183,3 @@ def test_qlora_nf4_trains_on_the_cpu(tiny_model_dir, dataset_dir, tmp_path):
     assert (output / "adapter_model.safetensors").is_file()
     assert not (output / "runs").exists()  # --report-to none
 
-
-def test_the_benchmark_measures_every_method(tiny_model_dir):
-    from training import bench
-
-    results = [bench.worker(method, str(tiny_model_dir), steps=3, seq_len=64, batch_size=2)
-               for method in bench.METHODS]
-    assert [r["method"] for r in results] == list(bench.METHODS)
-    assert all(r["steps_measured"] == 2 and r["tokens_per_second"] > 0 and r["peak_memory_gib"] > 0
-               for r in results)
-    lora, qlora, full = results
-    assert lora["trainable_parameters"] == qlora["trainable_parameters"] < full["trainable_parameters"]
-    assert "| qlora-nf4 |" in bench.render(results, {"shape": "tiny", "seq_len": 64, "batch_size": 2, "steps": 3})

@@ -27,10 +27,11 @@ import httpx
 import pytest
 import yaml
 
-from stack.process import Service, free_port
+from stack.process import Service
 from stack.services import DEFAULT_RASA_MODEL, RASA_PROJECT, StackConfig, build_services
+from tools.procs import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_for_port(port: int, timeout_s: float = 30.0) -> None:

@@ -1,13 +1,13 @@
 """Load generator: concurrent simulated conversations through Rasa's REST channel.
 
-    python -m tests.load                                   # 50 conversations x 10 turns, own stack (tiny model)
-    python -m tests.load --memory-turns 1000,10000         # keep 50 going to 10,000 turns; RSS at each mark
-    python -m tests.load --rasa-url http://localhost:5005  # drive a running stack (`make run`)
+    python -m tools.load                                   # 50 conversations x 10 turns, own stack (tiny model)
+    python -m tools.load --memory-turns 1000,10000         # keep 50 going to 10,000 turns; RSS at each mark
+    python -m tools.load --rasa-url http://localhost:5005  # drive a running stack (`make run`)
     make loadtest LOAD_ARGS="--conversations 20 --json var/load.json"
 
 Without --rasa-url it starts the LLM service (a tiny random model), the action server (a
 temporary orders database) and Rasa (rasa_project/models/assistant.tar.gz) on free loopback
-ports, as `python -m stack.bench` does. Each conversation is its own sender
+ports, as `python -m tools.bench.turns` does. Each conversation is its own sender
 (`load-<run>-<n>`) and sends its turns one after another, with no pause: a greeting, FAQ
 questions, the order-status form, open-ended questions (answered by the LLM), thanks and
 goodbye, taken from the project's training data and test stories.
@@ -18,7 +18,15 @@ count of each class; with --memory-turns, the RSS of each service (its process a
 descendants) at each mark and the ratio last/first against the 10% target.
 Exit status 1 when any turn was missing, 4xx, 5xx or an error, or a service's RSS grew past
 the target; 0 otherwise (apologies and 429s are reported, not failed).
-Not a pytest module: tests/e2e/test_load_smoke.py runs `run_load` small.
+tests/e2e/test_load_smoke.py runs `run_load` small; tests/tools/test_load.py tests the pure parts.
+
+Why not Locust: it covers the load itself (users, concurrency, latency percentiles), but not
+what this generator checks. Locust runs on gevent and monkey-patches the standard library,
+which does not mix with this generator's asyncio/httpx client or with starting the stack
+through stack.process in the same process; and its per-turn classification (missing reply,
+utter_no_reply, the apology, 429), the RSS marks over each service's process tree and the
+exit status on a failed check would all have to be rebuilt in its event hooks. So the
+generator stays as it is (docs/load-test.md says the same).
 """
 
 from __future__ import annotations
@@ -46,9 +54,10 @@ from typing import Any, Iterable, Mapping
 import httpx
 import yaml
 
-from stack.bench import percentile  # nearest rank, as the turn benchmark reports it
+from ridgeline.paths import REPO_ROOT
+from tools.stats import percentile  # nearest rank, as every benchmark reports it
 
-RASA_PROJECT = Path(__file__).resolve().parent.parent / "rasa_project"
+RASA_PROJECT = REPO_ROOT / "rasa_project"
 APOLOGY_RESPONSES = ("utter_llm_unavailable",)  # the LLM failed and the action apologised: reported
 NO_REPLY_RESPONSES = ("utter_no_reply",)  # Rasa itself said nothing (an action failed): a failure
 RSS_TARGET_RATIO = 1.10
@@ -446,9 +455,10 @@ def markdown(report: dict) -> str:
 # ---- command line ----
 
 def start_stack(exits: ExitStack, log_dir: Path | None) -> tuple[str, dict[str, int]]:
-    """The tiny-model stack on free loopback ports, as stack/bench.py starts it; (Rasa URL, pids)."""
+    """The tiny-model stack on free loopback ports, as tools/bench/turns.py starts it; (Rasa URL, pids)."""
     from stack.process import Stack
-    from stack.services import DEFAULT_RASA_MODEL, tiny_model_services
+    from stack.services import DEFAULT_RASA_MODEL
+    from tools.procs import tiny_model_services
 
     if not DEFAULT_RASA_MODEL.exists():
         raise SystemExit(f"No trained Rasa model at {DEFAULT_RASA_MODEL}; run `make rasa-model` first.")
@@ -477,7 +487,7 @@ def service_pid(raw: str) -> tuple[str, int]:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.load", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=50, help="concurrent conversations (default 50)")
     parser.add_argument("--turns", type=int, default=10, help="turns per conversation (default 10)")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from llm.bench.measure import WORDS
+from tools.bench.llm.measure import WORDS
 
 
 def gguf_bytes_read_per_token(path: Path) -> int:

@@ -1,19 +1,21 @@
-"""The benchmark's arithmetic and output, and one tiny end-to-end run (slow: starts the service)."""
+"""``python -m tools.bench.llm``: its arithmetic and output, and one tiny end-to-end run (slow: starts the service)."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
-from llm.bench import measure, report
-from llm.bench.models import weight_bytes_read_per_token
+from tools.bench.llm import measure, report
+from tools.bench.llm.models import weight_bytes_read_per_token
 
 
-def test_percentile_interpolates():
-    assert measure.percentile([4, 1, 3, 2], 0.5) == 2.5
-    assert measure.percentile([1, 2, 3, 4, 5], 0.95) == pytest.approx(4.8)
-    assert measure.percentile([7], 0.95) == 7
+def test_latency_percentiles_are_nearest_rank_and_leave_out_missing_per_token_times():
+    assert measure._percentile([4, 1, 3, 2], 0.5) == 2  # was interpolated (2.5) before tools.stats
+    assert measure._percentile([1, 2, 3, 4, 5], 0.95) == 5
+    assert measure._percentile([float("nan"), 3.0, 1.0], 0.95) == 3.0
+    assert math.isnan(measure._percentile([float("nan")], 0.5))
 
 
 def test_conversations_differ_and_have_the_asked_length():
@@ -65,7 +67,7 @@ def test_report_shows_ratio_limit_and_comparison():
 
 @pytest.mark.slow
 def test_tiny_benchmark_runs_end_to_end(tmp_path, capsys):
-    from llm.bench.__main__ import main
+    from tools.bench.llm.__main__ import main
 
     output = tmp_path / "bench.json"
     assert main(["--model-shape", "tiny", "--concurrency", "1,2", "--requests", "2", "--max-tokens", "4",

@@ -1,7 +1,7 @@
 """Training throughput and peak memory: LoRA vs QLoRA (nf4) vs full fine-tuning, same model shape and data.
 
-    python -m training.bench                                   # tiny model, CPU or GPU (a minute on 2 cores)
-    python -m training.bench --shape qwen2.5-1.5b --seq-len 1024 --batch-size 4     # on a GPU
+    python -m tools.bench.training                     # tiny model, CPU or GPU (a minute on 2 cores)
+    python -m tools.bench.training --shape qwen2.5-1.5b --seq-len 1024 --batch-size 4     # on a GPU
 
 A script, not a test. Each method runs in its own process (so each peak memory
 is its own) through the same ``SFTTrainer`` setup ``sft`` uses, on random token
@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from tools.bench.llm.models import SHAPES  # Qwen2.5-1.5B-Instruct's config.json: what sets speed and memory
+
 logger = logging.getLogger(__name__)
 
 METHODS = {  # name -> (quantization, lora_r)
@@ -35,17 +37,11 @@ METHODS = {  # name -> (quantization, lora_r)
     "qlora-nf4": ("nf4", 16),
     "full": ("none", 0),
 }
-# Qwen/Qwen2.5-1.5B-Instruct config.json (the values that set speed and memory).
-QWEN25_15B = dict(
-    vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-    num_key_value_heads=2, max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6,
-    tie_word_embeddings=True,
-)
 
 
 def build_model(shape: str, folder: Path) -> Path:
     """A random model of the given shape with the tiny (ChatML) tokenizer, saved to ``folder``."""
-    from llm.tiny_model import build_tiny_model, build_tokenizer
+    from tools.testing.tiny_model import build_tiny_model, build_tokenizer
 
     if shape == "tiny":
         return build_tiny_model(folder, seed=0)
@@ -53,7 +49,7 @@ def build_model(shape: str, folder: Path) -> Path:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    config = Qwen2Config(**QWEN25_15B, bos_token_id=0, eos_token_id=2, pad_token_id=0)
+    config = Qwen2Config(**SHAPES[shape], bos_token_id=0, eos_token_id=2, pad_token_id=0)
     Qwen2ForCausalLM(config).to(torch.bfloat16).save_pretrained(folder)
     build_tokenizer().save_pretrained(folder)
     return folder
@@ -133,7 +129,7 @@ def render(results: list[dict], settings: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", choices=["tiny", "qwen2.5-1.5b"], default="tiny", help="Model shape.")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), help="What to run.")
     parser.add_argument("--steps", type=int, default=10, help="Optimizer steps per method (the first is warm-up).")
@@ -156,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         model_dir = build_model(args.shape, Path(folder) / "model")
         for method in args.methods:
-            command = [sys.executable, "-m", "training.bench", "--worker", method, "--model-dir", str(model_dir),
+            command = [sys.executable, "-m", "tools.bench.training", "--worker", method, "--model-dir", str(model_dir),
                        "--steps", str(args.steps), "--seq-len", str(args.seq_len), "--batch-size",
                        str(args.batch_size), "--threads", str(args.threads)]
             done = subprocess.run(command, capture_output=True, text=True)

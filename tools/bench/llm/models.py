@@ -41,7 +41,7 @@ DEFAULT_CACHE = Path("models/bench")
 def resolve_model(shape: str, cache_dir: Path = DEFAULT_CACHE) -> Path:
     """A model directory for ``tiny``, a known shape, or an existing directory (used as is)."""
     if shape == "tiny":
-        from llm.tiny_model import build_tiny_model
+        from tools.testing.tiny_model import build_tiny_model
 
         target = cache_dir / "tiny"
         return target if (target / "config.json").is_file() else build_tiny_model(target)
@@ -63,7 +63,7 @@ def build_random_model(shape: str, output: Path) -> Path:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from llm.tiny_model import END_OF_TEXT, IM_END, build_tokenizer
+    from tools.testing.tiny_model import END_OF_TEXT, IM_END, build_tokenizer
 
     started = time.perf_counter()
     tokenizer = build_tokenizer()
@@ -104,7 +104,7 @@ def write_generation_config(model_dir: Path) -> None:
     """Qwen2.5-Instruct's sampling defaults, and no ids beyond the tokenizer's vocabulary."""
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
-    from llm.tiny_model import END_OF_TEXT, IM_END
+    from tools.testing.tiny_model import END_OF_TEXT, IM_END
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     vocab_size = AutoConfig.from_pretrained(model_dir).vocab_size

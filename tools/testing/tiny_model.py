@@ -5,18 +5,20 @@ production one (``Qwen2ForCausalLM`` + ``Qwen2Tokenizer`` with a ChatML chat
 template) but is small enough to build in well under a second on a CPU and
 needs no download. The weights are random, so replies are random; the
 generation config only lets the model emit whole English words, so a random
-reply is still readable text.
+reply is still readable text. A testing tool: the tests and the benchmarks build it; no image has it.
 
-    python -m llm tiny-model --output models/tiny-qwen2
+    python -m tools.testing.tiny_model --output models/tiny-qwen2      # make tiny-model
     LLM_MODEL=models/tiny-qwen2 python -m llm serve
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import logging
 import re
+import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -253,3 +255,22 @@ def build_tiny_model(
         arch.value, f"{n_params:,}", len(tokenizer), output, time.perf_counter() - started,
     )
     return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.testing.tiny_model",
+                                     description="Write a tiny random Qwen2 chat model for tests and offline demos.")
+    parser.add_argument("--output", required=True, help="Directory to write the model to.")
+    parser.add_argument("--arch", default="qwen2", choices=[a.value for a in Architecture],
+                        help="Architecture. Default: qwen2.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the random weights. Default: 0.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    output = build_tiny_model(args.output, seed=args.seed, arch=args.arch)
+    logger.info("Serve it with: LLM_MODEL=%s python -m llm serve", output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

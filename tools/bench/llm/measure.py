@@ -10,15 +10,15 @@ import asyncio
 import gc
 import json
 import logging
-import os
+import math
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tools.stats import percentile
 
 WORDS = (
     "tent sleeping bag stove boots jacket rope map compass mat torch filter pole gloves rain wind snow trail "
@@ -43,16 +43,6 @@ def prompt_tokens(model_dir: Path, conversations: list) -> float:
     lengths = [len(tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=True)
                    ["input_ids"]) for c in conversations]
     return statistics.mean(lengths)
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def measure_read_bandwidth(threads: int, gib: float = 1.0, repeats: int = 7) -> dict[str, float]:
@@ -151,66 +141,13 @@ def free_model(model: Any) -> None:
 # --- the service ----------------------------------------------------------------------------------
 
 
-class ServerProcess:
-    """``python -m llm serve`` on a loopback port, for the duration of a ``with`` block."""
-
-    def __init__(self, model_dir: Path, port: int, args: list[str], log_path: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.command = [sys.executable, "-m", "llm", "serve", "--model", str(model_dir), "--port", str(port), *args]
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> ServerProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-        )
-        return self
-
-    def wait_ready(self, timeout_s: float) -> float:
-        started = time.perf_counter()
-        while time.perf_counter() - started < timeout_s:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"the server was not ready within {timeout_s:.0f}s; see {self.log_path}")
-
-    def peak_rss_bytes(self) -> int | None:
-        try:
-            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        try:
-            import psutil
-
-            return psutil.Process(self.process.pid).memory_info().rss
-        except Exception:  # noqa: BLE001 (no psutil, or the process is gone)
-            return None
-
-    def cuda_peak_bytes(self) -> int:
-        text = httpx.get(f"{self.url}/metrics", timeout=10).text
-        for line in text.splitlines():
-            if line.startswith("llm_cuda_memory_peak_bytes "):
-                return int(float(line.split()[1]))
-        return 0
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+def cuda_peak_bytes(url: str) -> int:
+    """The service's peak CUDA memory (its ``llm_cuda_memory_peak_bytes`` gauge; 0 on a CPU host)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith("llm_cuda_memory_peak_bytes "):
+            return int(float(line.split()[1]))
+    return 0
 
 
 async def _one_request(client: httpx.AsyncClient, conversation: list, max_tokens: int) -> dict[str, float]:
@@ -266,11 +203,17 @@ async def _load(url: str, conversations: list, concurrency: int, max_tokens: int
         "tokens": tokens,
         "wall_s": wall,
         "tokens_per_s": tokens / wall,
-        "ttft_p50_s": percentile([r["ttft_s"] for r in results], 0.5),
-        "ttft_p95_s": percentile([r["ttft_s"] for r in results], 0.95),
-        "per_token_p50_s": percentile([r["per_token_s"] for r in results], 0.5),
-        "per_token_p95_s": percentile([r["per_token_s"] for r in results], 0.95),
+        "ttft_p50_s": _percentile([r["ttft_s"] for r in results], 0.5),
+        "ttft_p95_s": _percentile([r["ttft_s"] for r in results], 0.95),
+        "per_token_p50_s": _percentile([r["per_token_s"] for r in results], 0.5),
+        "per_token_p95_s": _percentile([r["per_token_s"] for r in results], 0.95),
     }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest rank over the measured values (a one-token reply has no per-token time: NaN, left out)."""
+    measured = [v for v in values if not math.isnan(v)]
+    return percentile(measured, q) if measured else math.nan
 
 
 def run_load(url: str, conversations: list, concurrency: int, max_tokens: int) -> dict[str, Any]:

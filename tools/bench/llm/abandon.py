@@ -1,7 +1,7 @@
-"""How fast the service lets go of abandoned requests: ``python -m llm.bench.abandon``.
+"""How fast the service lets go of abandoned requests: ``python -m tools.bench.llm.abandon``.
 
 Starts ``python -m llm serve`` on a benchmark model (``--model-shape``, as in
-``python -m llm.bench``), sends ``--clients`` non-streaming requests at once
+``python -m tools.bench.llm``), sends ``--clients`` non-streaming requests at once
 whose client timeout (``--client-timeout-s``) is far below their generation
 time, and after the last client has given up polls ``/metrics`` until the
 running and waiting gauges are 0. It prints the time that took, the engine
@@ -10,7 +10,7 @@ counter by status (each request once, as 499), and how long a new request
 then takes to be served. Last, with ``--clients`` new requests running or queued,
 it sends SIGTERM and times how long the service takes to drain and exit.
 
-    python -m llm.bench.abandon --model-shape qwen2.5-1.5b --dtype bfloat16 --cpu-threads 1
+    python -m tools.bench.llm.abandon --model-shape qwen2.5-1.5b --dtype bfloat16 --cpu-threads 1
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from typing import Sequence
 
 import httpx
 
-from llm.bench.__main__ import free_port
-from llm.bench.measure import ServerProcess, make_conversations
-from llm.bench.models import resolve_model
+from tools.bench.llm.measure import make_conversations
+from tools.bench.llm.models import resolve_model
+from tools.procs import LLMServer
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m llm.bench.abandon", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.llm.abandon", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-shape", default="tiny", help="tiny, qwen2.5-1.5b or a model directory.")
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"])
     parser.add_argument("--clients", type=int, default=8, help="Requests sent at once. Default: 8.")
@@ -77,7 +77,7 @@ async def abandon(url: str, conversations: list, max_tokens: int, timeout_s: flo
     return time.perf_counter()
 
 
-def sigterm_drain_s(server: ServerProcess, conversations: list, max_tokens: int) -> float:
+def sigterm_drain_s(server: LLMServer, conversations: list, max_tokens: int) -> float:
     """With every conversation's request running or queued, SIGTERM the server; seconds until it exited."""
 
     def one(conversation: list) -> None:
@@ -104,14 +104,13 @@ def sigterm_drain_s(server: ServerProcess, conversations: list, max_tokens: int)
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     model_dir = resolve_model(args.model_shape)
-    port = free_port()
     server_args = ["--dtype", args.dtype, "--quantization", "none", "--cpu-threads", str(args.cpu_threads),
                    "--max-new-tokens-cap", str(max(args.max_tokens, 512)), "--max-batch-size", str(args.clients),
                    "--prefill-chunk-tokens", str(args.prefill_chunk_tokens)]
-    log_path = args.output / f"abandon-{args.model_shape.replace('/', '_')}.log"
     conversations = make_conversations(args.clients, args.prompt_words)
-    with ServerProcess(model_dir, port, server_args, log_path) as server:
-        ready_s = server.wait_ready(args.ready_timeout_s)
+    with LLMServer(model_dir, server_args, args.output, name=f"abandon-{args.model_shape.replace('/', '_')}",
+                   ready_timeout_s=args.ready_timeout_s) as server:
+        ready_s = server.ready_s
         gave_up = asyncio.run(abandon(server.url, conversations, args.max_tokens, args.client_timeout_s))
         first = metrics(server.url)
         first_poll_s = time.perf_counter() - gave_up  # how long one /metrics answer takes here

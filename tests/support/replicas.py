@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from stack.process import Service, Stack, free_port
+from stack.process import Service, Stack
 from tests.ridgeline_rasa.fake_apis import (SLACK_SECRET, SLACK_TOKEN, TELEGRAM_SECRET, TELEGRAM_TOKEN,
                                             TELEGRAM_WEBHOOK_URL, FakeSlack, FakeTelegram)
-from tests.fake_openai import FakeOpenAIServer
-from tests.servers import PostgresServer, RedisServer, rasa_url, services_of, stack_config
+from tests.support.fake_openai import FakeOpenAIServer
+from tests.support.servers import PostgresServer, RedisServer, rasa_url, services_of, stack_config
+from tools.procs import free_port
 
 LLM_DELAY_S = 3.0
 LLM_REPLY = "A down bag rated to minus ten degrees, and a good sleeping mat under it."

@@ -1,31 +1,19 @@
-"""The load generator's pure parts: conversation plans, classification, percentiles, RSS, the report."""
+"""The load generator's pure parts (tools.load): conversation plans, classification, RSS, the report."""
 
 from __future__ import annotations
 
-import math
 import os
 
 import pytest
 
-from tests.load import (
+from tools.load.generator import (
     NO_REPLY_RESPONSES,
     FAILING, Kind, LoadSettings, Outcome, TurnResult, apology_texts, build_report, classify, markdown,
-    percentile, plan_conversation, process_tree, read_stat, services_rss_mib,
+    plan_conversation, process_tree, read_stat, services_rss_mib,
 )
 
 APOLOGIES = frozenset({"Sorry, I can't answer that right now."})
 NO_REPLY = frozenset({"Sorry, part of our system isn't responding."})
-
-
-def test_percentile_is_nearest_rank():
-    values = list(range(1, 101))
-    assert percentile(values, 0.50) == 50
-    assert percentile(values, 0.95) == 95
-    assert percentile(values, 0.99) == 99
-    assert percentile(reversed(values), 1.0) == 100
-    assert percentile([7.0], 0.99) == 7.0
-    assert percentile([1, 2, 3, 4], 0.5) == 2
-    assert math.isnan(percentile([], 0.5))
 
 
 @pytest.mark.parametrize("status, body, outcome", [

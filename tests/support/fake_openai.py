@@ -121,11 +121,11 @@ class FakeOpenAIServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run as a process (``python -m tests.fake_openai --port 8001 --delay 30``), so a
+    """Run as a process (``python -m tests.support.fake_openai --port 8001 --delay 30``), so a
     test can kill it in the middle of a request and start it again."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_openai")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fake_openai")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", default="ok")
     parser.add_argument("--delay", type=float, default=0.0)

@@ -1,11 +1,11 @@
 """Benchmark the LLM service against plain ``model.generate`` and the memory-bandwidth limit.
 
-    python -m llm.bench                                     # Qwen2.5-1.5B shape, random weights
-    python -m llm.bench --model-shape tiny --concurrency 1,4,8,16 --requests 32 --max-tokens 64
-    python -m llm.bench --model-shape qwen2.5-1.5b --dtype bfloat16 --concurrency 1,4 \\
+    python -m tools.bench.llm                                   # Qwen2.5-1.5B shape, random weights
+    python -m tools.bench.llm --model-shape tiny --concurrency 1,4,8,16 --requests 32 --max-tokens 64
+    python -m tools.bench.llm --model-shape qwen2.5-1.5b --dtype bfloat16 --concurrency 1,4 \\
         --requests 4 --max-tokens 16 --quantization none,int8,nf4
-    python -m llm.bench --model-shape models/my-finetune   # any model directory
-    python -m llm.bench --engine transformers,llamacpp --gguf-quant q4_k_m,q8_0 \
+    python -m tools.bench.llm --model-shape models/my-finetune  # any model directory
+    python -m tools.bench.llm --engine transformers,llamacpp --gguf-quant q4_k_m,q8_0 \
         --concurrency 1,4,8 --requests 8 --max-tokens 32   # the engines side by side
 
 For each engine and weight format it measures, in one run: (transformers) plain
@@ -24,15 +24,15 @@ import argparse
 import datetime as dt
 import logging
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from llm.bench import engines, measure, report
-from llm.bench.models import DEFAULT_CACHE, resolve_model, weight_bytes_read_per_token
+from tools.bench.llm import engines, measure, report
+from tools.bench.llm.models import DEFAULT_CACHE, resolve_model, weight_bytes_read_per_token
+from tools.procs import LLMServer
 
-logger = logging.getLogger("llm.bench")
+logger = logging.getLogger("tools.bench.llm")
 
 
 def _ints(text: str) -> list[int]:
@@ -64,7 +64,7 @@ def _quants(text: str) -> list[str]:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m llm.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.llm", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-shape", default="qwen2.5-1.5b",
                         help="tiny, qwen2.5-1.5b (random weights, built once into --cache-dir), or a model directory.")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"],
@@ -106,12 +106,6 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run_engine(args: argparse.Namespace, model_dir: Path, engine: str, fmt: str, conversations: list,
                threads: int, log_dir: Path, prefix: dict | None) -> dict:
     """One engine in one weight format: baseline or conversion, the load levels, the prefix probe."""
@@ -146,12 +140,12 @@ def run_engine(args: argparse.Namespace, model_dir: Path, engine: str, fmt: str,
         "--max-new-tokens-cap", str(max(args.max_tokens, 256)), "--request-timeout-s", "0",
         "--log-level", "info", *args.server_arg,
     ]
-    port = free_port()
     levels = []
     prefix_result = None
     log_name = label.replace(" ", "-")
-    with measure.ServerProcess(model_dir, port, server_args, log_dir / f"server-{log_name}.log") as server:
-        ready_s = server.wait_ready(args.ready_timeout_s)
+    with LLMServer(model_dir, server_args, log_dir, name=f"server-{log_name}",
+                   ready_timeout_s=args.ready_timeout_s) as server:
+        ready_s = server.ready_s
         logger.info("[%s] service ready in %.0fs", label, ready_s)
         if prefix is not None:
             prefix_result = engines.prefix_ttft(server.url, prefix, args.prefix_repeats)
@@ -173,7 +167,7 @@ def run_engine(args: argparse.Namespace, model_dir: Path, engine: str, fmt: str,
                         level["tokens_per_s"], level["ttft_p50_s"])
             levels.append(level)
         peak_rss = server.peak_rss_bytes()
-        cuda_peak = server.cuda_peak_bytes()
+        cuda_peak = measure.cuda_peak_bytes(server.url)
     return {
         "quantization": label,
         "engine": engine,

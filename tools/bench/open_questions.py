@@ -1,4 +1,4 @@
-"""Open questions through the whole stack: ``python -m stack.bench --open-questions 20 --llm-model DIR``.
+"""Open questions through the whole stack: ``python -m tools.bench.turns --open-questions 20 --llm-model DIR``.
 
 Starts the LLM service (on ``--llm-model``, with the service's own defaults unless ``--llm-env``
 says otherwise), the action server (``LLM_MAX_TOKENS`` = ``--max-tokens``, ``LLM_TIMEOUT_S`` 20 s)
@@ -28,9 +28,10 @@ from pathlib import Path
 import httpx
 import yaml
 
-from stack.bench import percentile
-from stack.process import Stack, free_port
-from stack.services import RASA_PROJECT, StackConfig, build_services
+from stack.process import Stack
+from stack.services import RASA_PROJECT
+from tools.procs import loopback_services
+from tools.stats import percentile
 
 QUESTIONS_PER_VISITOR = 5
 QUESTIONS = (
@@ -98,13 +99,7 @@ def run(llm_model: str, questions: int, concurrency: int, max_tokens: int, llm_e
     apologies = apology_texts()
     with tempfile.TemporaryDirectory(prefix="bench-open-") as tmp:
         root = Path(tmp)
-        config = StackConfig(llm_model=llm_model, rasa_port=free_port(), actions_port=free_port(),
-                             llm_port=free_port(), webchat_port=free_port(), run_dir=root / "run")
-        services = [s for s in build_services(config) if s.name != "webchat"]
-        by_name = {s.name: s for s in services}
-        by_name["llm"].env.update(llm_env)
-        by_name["actions"].env.update({"ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}",
-                                       "LLM_MAX_TOKENS": str(max_tokens)})
+        config, services = loopback_services(root, llm_model, llm_env=llm_env, llm_max_tokens=max_tokens)
         started = time.perf_counter()
         with Stack(services, log_dir=root / "logs"):
             ready_s = time.perf_counter() - started

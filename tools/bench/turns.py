@@ -1,4 +1,4 @@
-"""Turn latency of the local stack: ``python -m stack.bench [--turns 200]``.
+"""Turn latency of the local stack: ``python -m tools.bench.turns [--turns 200]``.
 
 Starts Rasa (and the action server and a tiny LLM service for the open-ended
 turns) on free loopback ports, then measures, one request at a time:
@@ -10,34 +10,25 @@ Prints a markdown table (p50/p95/mean in ms). Figures hold for the machine and
 the model they were measured with; the tiny LLM says nothing about a real 1.5B model.
 
 ``--open-questions N --llm-model DIR`` measures instead open questions answered by the model in
-DIR (e.g. ``models/bench/qwen2.5-1.5b`` from ``python -m llm.bench``), one visitor at a time and
-``--concurrency`` at once: see ``stack/bench_open.py``.
+DIR (e.g. ``models/bench/qwen2.5-1.5b`` from ``python -m tools.bench.llm``), one visitor at a time and
+``--concurrency`` at once: see ``tools/bench/open_questions.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable
 
 import httpx
 
 from stack.process import Stack
-from stack.services import tiny_model_services
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least ``q`` of all values at or below it."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+from tools.procs import tiny_model_services
+from tools.stats import percentile
 
 
 def timed(call, n: int) -> list[float]:
@@ -51,7 +42,7 @@ def timed(call, n: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stack.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.turns", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=200, help="measured requests per row")
     parser.add_argument("--open-questions", type=int, default=0, metavar="N",
@@ -63,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra environment for the LLM service (repeatable), e.g. LLM_ENGINE=llamacpp")
     args = parser.parse_args(argv)
     if args.open_questions:
-        from stack.bench_open import parse_env, run
+        from tools.bench.open_questions import parse_env, run
 
         if not args.llm_model:
             parser.error("--open-questions needs --llm-model DIR (e.g. models/bench/qwen2.5-1.5b)")

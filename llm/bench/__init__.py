@@ -1,2 +1,0 @@
-"""``python -m llm.bench``: throughput, latency and memory of the service against plain ``generate``
-and the memory-bandwidth limit; see ``llm/bench/__main__.py`` for the command line."""

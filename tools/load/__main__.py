@@ -1,0 +1,5 @@
+import sys
+
+from tools.load.generator import main
+
+sys.exit(main())
