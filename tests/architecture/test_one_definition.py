@@ -99,3 +99,15 @@ def test_one_way_to_refuse_a_choice():
                 and "one of" in ast.unparse(node.exc))
     assert _files_where(refuses_a_choice, product_files()) == ["ridgeline/settings.py"], (
         "parse a choice with ridgeline.settings.parse_enum")
+
+
+SETTINGS_MODULES = ["actions/config.py", "llm/config.py", "ridgeline_rasa/settings.py", "stack/services.py"]
+
+
+def test_one_way_to_read_a_number_from_the_environment():
+    """The settings modules read numbers with ridgeline.settings.env_number / parse_number, which name
+    the variable and what it must be; none converts a value itself."""
+    def converts(node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"int", "float"}
+    found = _files_where(converts, [path for path in product_files() if relative(path) in SETTINGS_MODULES])
+    assert found == [], "read a number with ridgeline.settings.env_number (or parse_number)"
