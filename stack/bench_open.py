@@ -1,7 +1,7 @@
 """Open questions through the whole stack: ``python -m stack.bench --open-questions 20 --llm-model DIR``.
 
 Starts the LLM service (on ``--llm-model``, with the service's own defaults unless ``--llm-env``
-says otherwise), the action server (``LLM_MAX_TOKENS`` = ``--max-tokens``, ``LLM_TIMEOUT_S`` 20 s)
+says otherwise), the action server (``ACTIONS_LLM_MAX_TOKENS`` = ``--max-tokens``, its default 20 s budget)
 and Rasa, as ``make run`` does, and waits until the LLM service is ready (its warm-up included).
 Then visitors say "hi" and ask open questions over the REST channel, and each question's whole
 turn is timed:
@@ -104,7 +104,7 @@ def run(llm_model: str, questions: int, concurrency: int, max_tokens: int, llm_e
         by_name = {s.name: s for s in services}
         by_name["llm"].env.update(llm_env)
         by_name["actions"].env.update({"ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}",
-                                       "LLM_MAX_TOKENS": str(max_tokens)})
+                                       "ACTIONS_LLM_MAX_TOKENS": str(max_tokens)})
         started = time.perf_counter()
         with Stack(services, log_dir=root / "logs"):
             ready_s = time.perf_counter() - started
