@@ -155,9 +155,6 @@ class Allowlist:
         return (name in self.names or name in PROCESS_NAMES
                 or name.startswith(self.prefixes) or name.startswith(PROCESS_PREFIXES))
 
-    def __or__(self, other: "Allowlist") -> "Allowlist":
-        return Allowlist(self.names | other.names, self.prefixes + other.prefixes)
-
     def select(self, env: Mapping[str, str]) -> dict[str, str]:
         """The part of ``env`` this service's process is given."""
         return {name: value for name, value in env.items() if self.allows(name)}
