@@ -1,4 +1,12 @@
-"""The action server's configuration, read from the environment in one place."""
+"""The action server's configuration, read from the environment in one place.
+
+Its variables about the LLM it calls are ``ACTIONS_LLM_*`` (``LLM_*`` is the LLM service's); the
+others name what only the action server has (the orders database, its token, the prompt and
+reply limits) and keep their names. ``VARIABLES`` lists them all; ``RENAMED`` the old names, which
+still work for one release with a warning; ``READS`` is what a supervisor hands this process of
+its environment (stack/services.py). The defaults are the dataclass's: the chart's values.yaml,
+docker-compose.yml and .env.example are kept equal to them by tests/deploy/test_defaults.py.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +19,59 @@ from typing import Mapping
 
 from ridgeline.paths import REPO_ROOT
 from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
-from ridgeline.settings import ConfigError
+from ridgeline.settings import Allowlist, ConfigError, env_number, renamed
 
 DEFAULT_ORDERS_DB_URL = f"sqlite:///{REPO_ROOT / 'var' / 'orders.db'}"
+# The LLM service's default port (llm/config.py; a test keeps them equal): OpenAI clients expect /v1.
+DEFAULT_LLM_PORT = 8000
 
 # Rasa holds a per-conversation lock for 60 s; an action must finish well inside it.
 RASA_LOCK_SECONDS = 60.0
 
+# Each setting's environment variable (field -> name).
+VARIABLE_OF = {
+    "llm_base_url": "ACTIONS_LLM_URL",
+    "llm_model": "ACTIONS_LLM_MODEL",
+    "llm_api_key": "ACTIONS_LLM_API_KEY",
+    "llm_timeout_s": "ACTIONS_LLM_TIMEOUT_S",
+    "llm_max_tokens": "ACTIONS_LLM_MAX_TOKENS",
+    "llm_temperature": "ACTIONS_LLM_TEMPERATURE",
+    "history_turns": "ACTIONS_LLM_HISTORY_TURNS",
+    "max_user_chars": "MAX_USER_CHARS",
+    "max_reply_chars": "MAX_REPLY_CHARS",
+    "prompt_canary": "PROMPT_CANARY",
+    "reply_blocked_patterns": "REPLY_BLOCKED_PATTERNS",
+    "orders_db_url": "ORDERS_DB_URL",
+    "orders_seed_sample": "ORDERS_SEED_SAMPLE",
+    "store_facts_path": "STORE_FACTS_PATH",
+    "action_server_token": "ACTION_SERVER_TOKEN",
+    "max_request_bytes": "ACTION_SERVER_MAX_REQUEST_BYTES",
+}
+VARIABLES = tuple(VARIABLE_OF.values())
+# Old name -> new name, renamed in issue 12 (the LLM service owns LLM_*); the old names go in the next release.
+RENAMED = {
+    "LLM_BASE_URL": "ACTIONS_LLM_URL",
+    "LLM_MODEL_NAME": "ACTIONS_LLM_MODEL",
+    "LLM_API_KEY": "ACTIONS_LLM_API_KEY",
+    "LLM_TIMEOUT_S": "ACTIONS_LLM_TIMEOUT_S",
+    "LLM_MAX_TOKENS": "ACTIONS_LLM_MAX_TOKENS",
+    "LLM_TEMPERATURE": "ACTIONS_LLM_TEMPERATURE",
+    "LLM_HISTORY_TURNS": "ACTIONS_LLM_HISTORY_TURNS",
+}
+# What the action server's process reads of its environment: these, the old names, and rasa-sdk's
+# own (SANIC_HOST, LOG_LEVEL_LIBRARIES, ACTION_SERVER_SANIC_WORKERS and the other ACTION_SERVER_*, RASA_SDK_*).
+READS = Allowlist(names=(*VARIABLES, *RENAMED, "SANIC_HOST", "LOG_LEVEL_LIBRARIES"),
+                  prefixes=("ACTIONS_", "ACTION_SERVER_", "RASA_SDK_"))
+
+
+def llm_url(host: str, port: int = DEFAULT_LLM_PORT) -> str:
+    """The OpenAI-compatible base URL of an LLM service at ``host``:``port`` (with ``/v1``)."""
+    return f"http://{host}:{port}/v1"
+
 
 @dataclass(frozen=True)
 class ActionServerConfig:
-    llm_base_url: str = "http://localhost:8000/v1"
+    llm_base_url: str = llm_url("localhost")
     llm_model: str = "default"
     llm_api_key: str | None = field(default=None, repr=False)
     llm_timeout_s: float = 20.0
@@ -44,43 +94,32 @@ class ActionServerConfig:
     def __post_init__(self) -> None:
         if not self.llm_base_url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"LLM_BASE_URL={self.llm_base_url!r} is not an http(s) URL; "
-                "set it to the OpenAI-compatible base URL, e.g. http://localhost:8000/v1."
+                f"{VARIABLE_OF['llm_base_url']}={self.llm_base_url!r} is not an http(s) URL; "
+                f"set it to the OpenAI-compatible base URL, e.g. {llm_url('localhost')}."
             )
         if not 0 < self.llm_timeout_s < RASA_LOCK_SECONDS:
             raise ConfigError(
-                f"LLM_TIMEOUT_S={self.llm_timeout_s} must be above 0 and below "
-                f"{RASA_LOCK_SECONDS:.0f} s (Rasa's conversation lock); 20 is the default."
+                f"{VARIABLE_OF['llm_timeout_s']}={self.llm_timeout_s:g} must be above 0 and below "
+                f"{RASA_LOCK_SECONDS:.0f} s (Rasa's conversation lock); "
+                f"{ActionServerConfig.llm_timeout_s:g} is the default."
             )
         for pattern in self.reply_blocked_patterns:
             try:
                 re.compile(pattern)
             except re.error as error:
                 raise ConfigError(
-                    f"REPLY_BLOCKED_PATTERNS has an invalid regular expression {pattern!r} ({error}); "
+                    f"{VARIABLE_OF['reply_blocked_patterns']} has an invalid regular expression {pattern!r} ({error}); "
                     "put one Python regular expression per line."
                 ) from None
-        for name, variable in (("llm_max_tokens", "LLM_MAX_TOKENS"), ("history_turns", "LLM_HISTORY_TURNS"),
-                               ("max_user_chars", "MAX_USER_CHARS"), ("max_reply_chars", "MAX_REPLY_CHARS"),
-                               ("max_request_bytes", "ACTION_SERVER_MAX_REQUEST_BYTES")):
+        for name in ("llm_max_tokens", "history_turns", "max_user_chars", "max_reply_chars", "max_request_bytes"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{variable} must be a positive whole number.")
+                raise ConfigError(f"{VARIABLE_OF[name]} must be a positive whole number.")
         if not 0 <= self.llm_temperature <= 2:
-            raise ConfigError("LLM_TEMPERATURE must be between 0 and 2.")
+            raise ConfigError(f"{VARIABLE_OF['llm_temperature']} must be between 0 and 2.")
 
     @property
     def chat_completions_url(self) -> str:
         return self.llm_base_url.rstrip("/") + "/chat/completions"
-
-
-def _number(env: Mapping[str, str], name: str, kind: type, default):
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -96,28 +135,38 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def from_env(env: Mapping[str, str] | None = None) -> ActionServerConfig:
-    """Build the configuration from environment variables (defaults for a laptop)."""
-    env = os.environ if env is None else env
+    """Build the configuration from environment variables (defaults for a laptop).
+
+    An old name in ``RENAMED`` still works, with a warning naming its new one.
+    """
+    env = renamed(os.environ if env is None else env, RENAMED, "the action server")
     defaults = ActionServerConfig()
+
+    def text(name: str) -> str | None:
+        return env.get(VARIABLE_OF[name]) or None
+
+    def number(name: str, kind: type):
+        return env_number(env, VARIABLE_OF[name], kind, getattr(defaults, name))
+
     return ActionServerConfig(
-        llm_base_url=env.get("LLM_BASE_URL") or defaults.llm_base_url,
-        llm_model=env.get("LLM_MODEL_NAME") or defaults.llm_model,
-        llm_api_key=env.get("LLM_API_KEY") or None,
-        llm_timeout_s=_number(env, "LLM_TIMEOUT_S", float, defaults.llm_timeout_s),
-        llm_max_tokens=_number(env, "LLM_MAX_TOKENS", int, defaults.llm_max_tokens),
-        llm_temperature=_number(env, "LLM_TEMPERATURE", float, defaults.llm_temperature),
-        history_turns=_number(env, "LLM_HISTORY_TURNS", int, defaults.history_turns),
-        max_user_chars=_number(env, "MAX_USER_CHARS", int, defaults.max_user_chars),
-        max_reply_chars=_number(env, "MAX_REPLY_CHARS", int, defaults.max_reply_chars),
-        prompt_canary=env.get("PROMPT_CANARY") or None,
+        llm_base_url=text("llm_base_url") or defaults.llm_base_url,
+        llm_model=text("llm_model") or defaults.llm_model,
+        llm_api_key=text("llm_api_key"),
+        llm_timeout_s=number("llm_timeout_s", float),
+        llm_max_tokens=number("llm_max_tokens", int),
+        llm_temperature=number("llm_temperature", float),
+        history_turns=number("history_turns", int),
+        max_user_chars=number("max_user_chars", int),
+        max_reply_chars=number("max_reply_chars", int),
+        prompt_canary=text("prompt_canary"),
         reply_blocked_patterns=tuple(
-            line.strip() for line in (env.get("REPLY_BLOCKED_PATTERNS") or "").splitlines() if line.strip()
+            line.strip() for line in (text("reply_blocked_patterns") or "").splitlines() if line.strip()
         ),
-        orders_db_url=env.get("ORDERS_DB_URL") or defaults.orders_db_url,
-        orders_seed_sample=_flag(env, "ORDERS_SEED_SAMPLE", defaults.orders_seed_sample),
-        store_facts_path=Path(env.get("STORE_FACTS_PATH") or defaults.store_facts_path),
-        action_server_token=env.get("ACTION_SERVER_TOKEN") or None,
-        max_request_bytes=_number(env, "ACTION_SERVER_MAX_REQUEST_BYTES", int, defaults.max_request_bytes),
+        orders_db_url=text("orders_db_url") or defaults.orders_db_url,
+        orders_seed_sample=_flag(env, VARIABLE_OF["orders_seed_sample"], defaults.orders_seed_sample),
+        store_facts_path=Path(text("store_facts_path") or defaults.store_facts_path),
+        action_server_token=text("action_server_token"),
+        max_request_bytes=number("max_request_bytes", int),
     )
 
 

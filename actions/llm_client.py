@@ -1,11 +1,11 @@
 """A small async client for any OpenAI-compatible ``/chat/completions`` endpoint.
 
 It speaks only the public chat-completions API, so this project's LLM service,
-vLLM or TGI can stand behind ``LLM_BASE_URL``. Every failure becomes an
+vLLM or TGI can stand behind ``ACTIONS_LLM_URL``. Every failure becomes an
 ``LLMError`` subclass; the caller decides what the user sees.
 
 The reply is streamed (``"stream": true``), so a reply that the deadline
-(``LLM_TIMEOUT_S``) overtakes is not lost: what arrived up to its last complete
+(``ACTIONS_LLM_TIMEOUT_S``) overtakes is not lost: what arrived up to its last complete
 sentence is returned, marked ``cut``; only when not one sentence arrived is it an
 ``LLMTimeout``. Leaving the stream closes the connection, and the LLM service stops
 generating at its next step. A server that ignores ``stream`` and answers with one

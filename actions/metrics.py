@@ -1,7 +1,7 @@
 """The action server's Prometheus metrics, in one place (``GET /metrics``).
 
 - ``action_llm_replies_total{outcome}``: open-ended turns by what the visitor got: ``whole`` (the
-  LLM's reply as generated; one that ``LLM_MAX_TOKENS`` stopped mid-sentence ends at its last
+  LLM's reply as generated; one that ``ACTIONS_LLM_MAX_TOKENS`` stopped mid-sentence ends at its last
   complete sentence), ``cut`` (the deadline or a broken stream came first; the reply ends at its
   last complete sentence), ``apology`` (``utter_llm_unavailable``: nothing usable arrived,
   or the reply guard withheld it).

@@ -180,8 +180,8 @@ def create_app(executor: ActionExecutor, config: ActionServerConfig, args: argpa
 
 def main(argv: list[str] | None = None) -> None:
     args = create_argument_parser().parse_args(argv)
-    config = get_config()
     configure_logging(args)
+    config = get_config()  # after the logging: an old variable name's warning shows in the log
     if config.action_server_token is None:
         logger.warning("ACTION_SERVER_TOKEN is not set: this action server answers any caller. "
                        "Set the same token here and in Rasa's action_endpoint.headers.")

@@ -21,12 +21,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ridgeline.settings import ConfigError, parse_enum
+from ridgeline.settings import Allowlist, ConfigError, parse_enum, parse_number
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 ENV_PREFIX = "LLM_"
+# What the service's process reads of its environment (besides the process basics, Hugging Face's
+# HF_* among them): its LLM_* variables, those of ServiceConfig and llm/gguf's LLM_GGUF_*.
+READS = Allowlist(prefixes=(ENV_PREFIX,))
 
 
 class Device(str, Enum):
@@ -438,16 +441,8 @@ def _parse_env(f: dataclasses.Field, env_name: str, raw: str) -> Any:
     kind = _field_type(f)
     if issubclass(kind, Enum):
         return parse_enum(kind, raw, env_name, ignore_case=True)
-    if kind is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{env_name}={raw!r} is not an integer; set it to a whole number.") from None
-    if kind is float:
-        try:
-            return float(raw)
-        except ValueError:
-            raise ConfigError(f"{env_name}={raw!r} is not a number; set it to a number of seconds.") from None
+    if kind in (int, float):
+        return parse_number(kind, raw, env_name)  # the ranges are checked in ServiceConfig, naming flag and variable
     return raw
 
 

@@ -11,7 +11,13 @@ Every Rasa process of the project starts from here:
   ``ENV``, its training ``RUN`` and its ``CMD`` equal to ``ENV``, ``train_args(IMAGE_TRAIN_OUT)``
   and ``image_command()``.
 
-Standard library only, and no Rasa: the main virtualenv (Python 3.11+) imports it too.
+``READS`` is what a Rasa process is given of its launcher's environment: the extension's
+variables (``ridgeline_rasa.settings``), the ``${VARS}`` of endpoints.yml, the variables of Rasa,
+Sanic and TensorFlow the project uses, and the process basics (``ridgeline.settings``);
+``environment`` applies it, so no other service's settings reach Rasa.
+
+Standard library and the ground floor only, and no Rasa: the main virtualenv (Python 3.11+)
+imports it too.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ import sys
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+from ridgeline.settings import Allowlist
+from ridgeline_rasa import settings
+
 # The environment of every Rasa process (server, training, shell, tests of the project):
 ENV = {
     "RASA_TELEMETRY_ENABLED": "false",  # Rasa would otherwise ask about, and send, usage telemetry
@@ -31,6 +40,17 @@ ENV = {
     # JSON limits (ridgeline_rasa/api_guard.py) are sized for it.
     "SANIC_REQUEST_MAX_SIZE": str(2 * 1024 * 1024),
 }
+
+# What a Rasa process reads of its environment (besides the process basics): the extension's
+# settings; endpoints.yml's ${ACTION_SERVER_TOKEN}, ${DB_*} (tracker store) and ${REDIS_*} (lock
+# store); Rasa's own (RASA_*, LOG_LEVEL*, the SQL tracker store's POSTGRESQL_* and SQL_*, the
+# lock store's TICKET_LOCK_LIFETIME...), Sanic's (SANIC_*), TensorFlow's (TF_*), SQLAlchemy's and
+# Matplotlib's (the designers' reports).
+READS = Allowlist(
+    names=(*settings.VARIABLES, *ENV, "ACTION_SERVER_TOKEN", "MAX_NUMBER_OF_PREDICTIONS", "TICKET_LOCK_LIFETIME",
+           "COMPRESS_ACTION_SERVER_REQUEST", "FORCE_JSON_LOGGING"),
+    prefixes=("RASA_", "DB_", "REDIS_", "LOG_LEVEL", "POSTGRESQL_", "SQL_", "SANIC_", "TF_", "SQLALCHEMY_", "MPL"),
+)
 
 MODEL_NAME = "assistant"  # models/assistant.tar.gz
 # Where the image keeps what `rasa run` reads (docker/rasa.Dockerfile), and its port.
@@ -78,8 +98,8 @@ def image_command() -> list[str]:
 
 
 def environment(base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` (a process's environment) with ``ENV`` over it."""
-    return {**base, **ENV}
+    """What Rasa is given of ``base`` (a process's environment, ``READS``), with ``ENV`` over it."""
+    return {**READS.select(base), **ENV}
 
 
 def rasa_executable(python: Optional[str | Path] = None) -> Path:

@@ -3,17 +3,19 @@
 Rasa itself reads its own (``SANIC_REQUEST_MAX_SIZE``, ``RASA_TELEMETRY_ENABLED``, the ``${VARS}``
 of endpoints.yml; see ``ridgeline_rasa.launch``); the extension reads only the ones in
 ``VARIABLES``, through ``current()``: the process's settings, read from ``os.environ`` the
-first time they are asked for and kept. A value that cannot be used raises ``ValueError`` with
-a sentence that names the variable and what to set instead.
+first time they are asked for and kept. A value that cannot be used raises ``ValueError`` (a
+``ridgeline.settings.ConfigError``) with a sentence that names the variable and what to set instead.
+None of these names is another service's (tests/architecture/test_settings.py keeps it so).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
+
+from ridgeline.settings import env_number
 
 # The channel gate's limits (channels/gate.py).
 GATE_VARIABLES = ("MAX_MESSAGE_CHARS", "RATE_LIMIT_MESSAGES", "RATE_LIMIT_WINDOW_S")
@@ -37,22 +39,11 @@ class GateSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "GateSettings":
-        def number(name: str, kind: type, default: Any) -> Any:
-            raw = (env.get(name) or "").strip()
-            if not raw:
-                return default
-            try:
-                value = kind(raw)
-            except ValueError:
-                value = 0
-            if not 0 < value < math.inf:  # also refuses nan
-                raise ValueError(f"{name}={raw!r} must be a positive number.")
-            return value
-
         return cls(
-            max_message_chars=number("MAX_MESSAGE_CHARS", int, cls.max_message_chars),
-            rate_limit_messages=number("RATE_LIMIT_MESSAGES", int, cls.rate_limit_messages),
-            rate_limit_window_s=number("RATE_LIMIT_WINDOW_S", float, cls.rate_limit_window_s),
+            max_message_chars=env_number(env, "MAX_MESSAGE_CHARS", int, cls.max_message_chars, above=0),
+            rate_limit_messages=env_number(env, "RATE_LIMIT_MESSAGES", int, cls.rate_limit_messages, above=0),
+            rate_limit_window_s=env_number(env, "RATE_LIMIT_WINDOW_S", float, cls.rate_limit_window_s, above=0,
+                                           unit="seconds"),
         )
 
 

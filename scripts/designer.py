@@ -31,8 +31,8 @@ import yaml
 from ridgeline_rasa import launch
 
 REPO = Path(__file__).resolve().parent.parent
-# Rasa's environment (ridgeline_rasa/launch.py), and the DeprecationWarnings of Rasa's own
-# dependencies kept out of what designers read.
+# Rasa's environment (ridgeline_rasa/launch.py: `environment` gives it what it reads of ours, and
+# ENV), and the DeprecationWarnings of Rasa's own dependencies kept out of what designers read.
 RASA_ENV = {**launch.ENV, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
 YAML_FOLDERS = ("domain", "data", "tests")
 
@@ -46,7 +46,7 @@ def rasa_command() -> str:
 
 def run_rasa(project: Path, *args: str, echo: bool = True) -> subprocess.CompletedProcess:
     """A Rasa command in the project folder; its output is shown (and returned)."""
-    result = subprocess.run([rasa_command(), *args], cwd=project, env={**os.environ, **RASA_ENV},
+    result = subprocess.run([rasa_command(), *args], cwd=project, env={**launch.environment(os.environ), **RASA_ENV},
                             capture_output=True, text=True)
     if echo:
         sys.stdout.write(result.stdout)
@@ -291,7 +291,7 @@ def run_in_rasa(project: Path, what: str, call: str, request: dict):
               f"print('\\n{RESULTS_MARKER}' + json.dumps(designer.{call}))")
     result = subprocess.run([rasa_python(), "-c", script], input=json.dumps(request), cwd=REPO,
                             capture_output=True, text=True,
-                            env={**os.environ, **RASA_ENV, "PYTHONPATH": os.pathsep.join([str(REPO), str(project)])})
+                            env={**launch.environment(os.environ), **RASA_ENV, "PYTHONPATH": os.pathsep.join([str(REPO), str(project)])})
     marker = result.stdout.rfind(RESULTS_MARKER)
     if result.returncode != 0 or marker < 0:
         raise RuntimeError(f"{what} failed:\n{(result.stdout + result.stderr)[-4000:]}")

@@ -2,8 +2,11 @@
 
 `make run` calls this after setting up what is missing. Ctrl-C stops everything.
 Environment: LLM_MODEL (hub id or local directory), RASA_PORT, ACTIONS_PORT,
-LLM_PORT, WEBCHAT_PORT, STACK_HOST (default 127.0.0.1), LLM_TIMEOUT_S,
-STACK_RUN_DIR (logs, endpoints, tracker; default var/run).
+LLM_PORT, WEBCHAT_PORT, STACK_HOST (default 127.0.0.1), STACK_RUN_DIR (logs,
+endpoints, tracker; default var/run), LLM_API_KEY (both sides' key). Each service
+is given the variables it reads besides: ACTIONS_* reach the action server (e.g.
+ACTIONS_LLM_TIMEOUT_S), LLM_* the LLM service, Rasa's the Rasa server
+(stack/services.py).
 
 A service that stops is restarted 1, 2, 4 … s later (at most 30 s) while the others keep
 serving; after STACK_MAX_RESTARTS restarts (default 5) of one service within

@@ -3,6 +3,10 @@
 Each service runs in its own process group (Ctrl-C in the terminal reaches only the supervisor,
 which stops them in order) and dies with the supervisor however it ends (stack/lifeline.py).
 Start services from the main thread: see stack/lifeline.py for why.
+
+A child is given of the supervisor's environment only what its service reads (``Service.reads``)
+and the process basics (``ridgeline.settings``), with the service's own ``env`` over it:
+``child_env``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Mapping
 
+from ridgeline.settings import Allowlist
 from stack.leftovers import Origin, describe_holder
 from stack.lifeline import Lifeline, die_with_parent
 
@@ -38,12 +43,23 @@ class Service:
     health_url: str
     url: str
     cwd: Path
+    # Set for the child, over what it is given of the supervisor's environment:
     env: dict[str, str] = field(default_factory=dict)
+    # What the child is given of the supervisor's environment besides the process basics
+    # (its settings module's READS); by default nothing more.
+    reads: Allowlist = field(default_factory=Allowlist)
     startup_timeout_s: float = 180.0
 
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def child_env(service: Service, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment ``service``'s process starts with: what it reads of ``environ`` (default: the
+    supervisor's), the process basics, and ``service.env`` over them."""
+    environ = os.environ if environ is None else environ
+    return {**service.reads.select(environ), **service.env, "PYTHONUNBUFFERED": "1"}
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -84,7 +100,7 @@ class RunningService:
         if restart:
             self._log.write(f"--- restart {restart} at {time.strftime('%Y-%m-%d %H:%M:%S %Z')} ---\n")
             self._log.flush()
-        env = {**os.environ, **service.env, **(origin.env() if origin else {}), "PYTHONUNBUFFERED": "1"}
+        env = {**child_env(service), **(origin.env() if origin else {})}
         self.process = subprocess.Popen(
             service.command,
             cwd=service.cwd,

@@ -1,4 +1,11 @@
-"""The four services of the assistant and how each is started on one machine."""
+"""The four services of the assistant and how each is started on one machine.
+
+Each service's process is given what its settings module says it reads of the supervisor's
+environment (``READS`` of actions/config.py, llm/config.py and ridgeline_rasa/launch.py) and the
+process basics, never the whole of it: an ``ACTIONS_*`` variable reaches the action server only,
+``LLM_MODEL`` the LLM service only. The defaults are the services' own: a setting the supervisor
+does not set is left to the service.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,16 @@ from typing import Mapping
 
 import yaml
 
+from actions import config as actions_config
+from llm import config as llm_config
+from ridgeline.settings import Allowlist, env_number
 from ridgeline_rasa import launch
 from stack.process import Service
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RASA_PROJECT = REPO_ROOT / "rasa_project"
 DEFAULT_RASA_MODEL = RASA_PROJECT / "models" / "assistant.tar.gz"
-DEFAULT_LLM_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
+DEFAULT_LLM_MODEL = llm_config.DEFAULT_MODEL
 
 # The stores Rasa uses when their variables are set (the names docker-compose and Helm use too):
 # endpoints.yml key -> environment variable. Rasa reads the values from its environment.
@@ -41,13 +51,15 @@ class StackConfig:
     host: str = "127.0.0.1"
     rasa_port: int = 5005
     actions_port: int = 5055
-    llm_port: int = 8000
+    llm_port: int = llm_config.ServiceConfig.port
     webchat_port: int = 8080
     venv: Path = REPO_ROOT / ".venv"
     rasa_venv: Path = REPO_ROOT / ".venv-rasa"
     rasa_model: Path = DEFAULT_RASA_MODEL
     run_dir: Path = REPO_ROOT / "var" / "run"
-    llm_timeout_s: float = 20.0
+    # The action server's budget per LLM call (ACTIONS_LLM_TIMEOUT_S); None: the action server's own
+    # default, or ACTIONS_LLM_TIMEOUT_S of the supervisor's environment, which reaches it.
+    llm_timeout_s: float | None = None
     llm_startup_timeout_s: float = 900.0  # a first download of real weights takes minutes
     # A crashed service is restarted (1, 2, 4 … s later) up to max_restarts times within
     # restart_window_s; one more crash in that window stops the assistant.
@@ -69,33 +81,14 @@ class StackConfig:
         d = cls()
 
         def port(name: str, default: int) -> int:
-            raw = env.get(name)
-            if not raw:
-                return default
-            if not raw.isdigit() or not 0 < int(raw) < 65536:
-                raise ValueError(f"{name}={raw!r} is not a port number (1-65535).")
-            return int(raw)
+            return env_number(env, name, int, default, at_least=1, at_most=65535, meaning="a TCP port")
 
-        def count(name: str, default: int, meaning: str) -> int:
-            raw = (env.get(name) or "").strip()
-            if not raw:
-                return default
-            if not (raw.isascii() and raw.isdigit()):
-                raise ValueError(f"{name}={raw!r} is not a whole number >= 0 ({meaning}).")
-            return int(raw)
-
-        def seconds(name: str, default: float, meaning: str) -> float:
-            raw = (env.get(name) or "").strip()
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                value = float("nan")
-            if not 0 < value < float("inf"):
-                raise ValueError(f"{name}={raw!r} is not a number of seconds > 0 ({meaning}).")
-            return value
-
+        max_restarts = env_number(env, "STACK_MAX_RESTARTS", int, d.max_restarts, at_least=0, meaning=(
+            "how often a crashed service is restarted within STACK_RESTART_WINDOW_S; "
+            "0 stops the assistant at the first crash"))
+        restart_window_s = env_number(env, "STACK_RESTART_WINDOW_S", float, d.restart_window_s, above=0,
+                                      unit="seconds", meaning=(
+                                          "the window in which STACK_MAX_RESTARTS restarts of one service are allowed"))
         return cls(
             llm_model=env.get("LLM_MODEL") or d.llm_model,
             host=env.get("STACK_HOST") or d.host,
@@ -107,12 +100,8 @@ class StackConfig:
             rasa_venv=Path(env.get("RASA_VENV") or d.rasa_venv).absolute(),
             rasa_model=Path(env.get("RASA_MODEL") or d.rasa_model).absolute(),
             run_dir=Path(env.get("STACK_RUN_DIR") or d.run_dir).absolute(),
-            llm_timeout_s=float(env.get("LLM_TIMEOUT_S") or d.llm_timeout_s),
-            max_restarts=count("STACK_MAX_RESTARTS", d.max_restarts,
-                               "how often a crashed service is restarted within STACK_RESTART_WINDOW_S; "
-                               "0 stops the assistant at the first crash"),
-            restart_window_s=seconds("STACK_RESTART_WINDOW_S", d.restart_window_s,
-                                     "the window in which STACK_MAX_RESTARTS restarts of one service are allowed"),
+            max_restarts=max_restarts,
+            restart_window_s=restart_window_s,
             store_vars=tuple(name for name in (*TRACKER_STORE_VARS.values(), *LOCK_STORE_VARS.values())
                              if env.get(name)),
             rasa_auth_token=env.get("RASA_AUTH_TOKEN") or new_token(),
@@ -159,7 +148,10 @@ def build_services(config: StackConfig) -> list[Service]:
     python = str(config.venv / "bin" / "python")
     loopback = "127.0.0.1"
     public = "localhost" if config.host in {"127.0.0.1", "0.0.0.0"} else config.host
+    # One API key for both sides, under each service's own name.
     llm_key = {"LLM_API_KEY": config.llm_api_key} if config.llm_api_key else {}
+    actions_llm_key = {"ACTIONS_LLM_API_KEY": config.llm_api_key} if config.llm_api_key else {}
+    timeout = {"ACTIONS_LLM_TIMEOUT_S": f"{config.llm_timeout_s:g}"} if config.llm_timeout_s is not None else {}
     llm = Service(
         name="llm",
         command=[python, "-m", "llm", "serve", "--model", config.llm_model,
@@ -168,6 +160,7 @@ def build_services(config: StackConfig) -> list[Service]:
         url=f"http://{public}:{config.llm_port}",
         cwd=REPO_ROOT,
         env=dict(llm_key),
+        reads=llm_config.READS,
         startup_timeout_s=config.llm_startup_timeout_s,
     )
     actions = Service(
@@ -177,11 +170,12 @@ def build_services(config: StackConfig) -> list[Service]:
         url=f"http://{public}:{config.actions_port}",
         cwd=REPO_ROOT,
         env={
-            "LLM_BASE_URL": f"http://{loopback}:{config.llm_port}/v1",
-            "LLM_TIMEOUT_S": str(config.llm_timeout_s),
+            "ACTIONS_LLM_URL": actions_config.llm_url(loopback, config.llm_port),
             "ACTION_SERVER_TOKEN": config.action_server_token,
-            **llm_key,
+            **timeout,
+            **actions_llm_key,
         },
+        reads=actions_config.READS,
     )
     rasa = Service(
         name="rasa",
@@ -197,6 +191,7 @@ def build_services(config: StackConfig) -> list[Service]:
         # checks bodies only for callers Rasa will let in.
         env={**RASA_ENV, "ACTION_SERVER_TOKEN": config.action_server_token, "RASA_AUTH_TOKEN": config.rasa_auth_token,
              **({"RASA_JWT_SECRET": config.rasa_jwt_secret} if config.rasa_jwt_secret else {})},
+        reads=launch.READS,  # with RASA_ENV over it: launch.environment
         startup_timeout_s=300.0,
     )
     webchat = Service(
@@ -206,6 +201,7 @@ def build_services(config: StackConfig) -> list[Service]:
         health_url=f"http://{loopback}:{config.webchat_port}/",
         url=f"http://{public}:{config.webchat_port}",
         cwd=REPO_ROOT,
+        reads=Allowlist(),  # its settings are its flags
     )
     return [llm, actions, rasa, webchat]
 

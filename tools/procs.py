@@ -91,7 +91,7 @@ def loopback_services(root: Path, llm_model: str, *, llm_env: Mapping[str, str] 
     by_name["llm"].env.update(llm_env or {})
     by_name["actions"].env["ORDERS_DB_URL"] = f"sqlite:///{root / 'orders.db'}"
     if llm_max_tokens is not None:
-        by_name["actions"].env["LLM_MAX_TOKENS"] = str(llm_max_tokens)
+        by_name["actions"].env["ACTIONS_LLM_MAX_TOKENS"] = str(llm_max_tokens)
     return config, services
 
 

@@ -44,7 +44,7 @@ def server(tmp_path_factory):
         url=f"http://127.0.0.1:{port}",
         cwd=REPO_ROOT,
         env={"ACTION_SERVER_TOKEN": TOKEN, "ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}",
-             "LLM_BASE_URL": "http://127.0.0.1:9/v1", "LLM_TIMEOUT_S": "1", "SANIC_HOST": "127.0.0.1"},
+             "ACTIONS_LLM_URL": "http://127.0.0.1:9/v1", "ACTIONS_LLM_TIMEOUT_S": "1", "SANIC_HOST": "127.0.0.1"},
         startup_timeout_s=60,
     )
     with Stack([service], log_dir=root / "logs") as stack:

@@ -116,3 +116,15 @@ def test_one_way_for_the_tools_to_start_a_server():
     def starts_a_process(node: ast.AST) -> bool:
         return isinstance(node, ast.Call) and "Popen" in ast.unparse(node.func)
     assert _files_where(starts_a_process, python_files(TOOLS)) == []
+
+
+SETTINGS_MODULES = ["actions/config.py", "llm/config.py", "ridgeline_rasa/settings.py", "stack/services.py"]
+
+
+def test_one_way_to_read_a_number_from_the_environment():
+    """The settings modules read numbers with ridgeline.settings.env_number / parse_number, which name
+    the variable and what it must be; none converts a value itself."""
+    def converts(node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"int", "float"}
+    found = _files_where(converts, [path for path in product_files() if relative(path) in SETTINGS_MODULES])
+    assert found == [], "read a number with ridgeline.settings.env_number (or parse_number)"

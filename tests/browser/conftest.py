@@ -32,7 +32,7 @@ def webchat_stack(tmp_path_factory):
                           llm_timeout_s=15.0)
     services = services_of(config, {})
     services["rasa"].env.update(CHANNEL_SECRETS_UNSET)
-    services["actions"].env.update({"ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}", "LLM_MAX_TOKENS": "24"})
+    services["actions"].env.update({"ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}", "ACTIONS_LLM_MAX_TOKENS": "24"})
     services["llm"].env["LLM_CPU_THREADS"] = "1"
     with Stack(list(services.values()), log_dir=root / "logs") as stack:
         yield stack

@@ -562,7 +562,7 @@ def test_action_server_runs_the_hardened_server(env):
 
 def test_builtin_engine_serves_the_action_server():
     objects = render("staging")
-    assert _actions_env(objects)["LLM_BASE_URL"] == f"http://{RELEASE}-llm.ridgeline-staging.svc:8000/v1"
+    assert _actions_env(objects)["ACTIONS_LLM_URL"] == f"http://{RELEASE}-llm.ridgeline-staging.svc:8000/v1"
     llm = by_name(objects, "Deployment", f"{RELEASE}-llm")["spec"]["template"]["spec"]["containers"][0]
     assert llm["image"] == "ghcr.io/your-org/ridgeline/llm:0.1.0"
     assert llm["args"][:3] == ["serve", "--model", "/models/Qwen/Qwen2.5-1.5B-Instruct/main"]
@@ -582,13 +582,14 @@ def test_builtin_llm_checks_the_api_key_the_action_server_sends(version):
     llm_env = _llm_env(objects)
     assert llm_env["LLM_API_KEY"]["valueFrom"]["secretKeyRef"] == key
     assert "VLLM_API_KEY" not in llm_env
-    assert _secret_refs(objects, f"{RELEASE}-actions")["LLM_API_KEY"] == key
+    assert _secret_refs(objects, f"{RELEASE}-actions")["ACTIONS_LLM_API_KEY"] == key
+    assert not [name for name in _actions_env(objects) if name.startswith("LLM_")], "LLM_* is the LLM service's"
     # the probes stay on the open paths
     llm = by_name(objects, "Deployment", f"{RELEASE}-llm")["spec"]["template"]["spec"]["containers"][0]
     assert {llm[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")} <= {"/health", "/ready"}
     # off by default: neither side has a key
     default = render("staging")
-    assert "LLM_API_KEY" not in _llm_env(default) and "LLM_API_KEY" not in _actions_env(default)
+    assert "LLM_API_KEY" not in _llm_env(default) and "ACTIONS_LLM_API_KEY" not in _actions_env(default)
 
 
 def test_vllm_engine_replaces_the_builtin_service_behind_the_same_api():
@@ -607,8 +608,8 @@ def test_vllm_engine_replaces_the_builtin_service_behind_the_same_api():
     assert "LLM_API_KEY" not in env
     # the action server is unchanged but for where it points
     actions_env = _actions_env(objects)
-    assert actions_env["LLM_BASE_URL"] == f"http://{RELEASE}-vllm.ridgeline-prod.svc:8000/v1"
-    assert actions_env["LLM_MODEL_NAME"] == "ridgeline-llm"
+    assert actions_env["ACTIONS_LLM_URL"] == f"http://{RELEASE}-vllm.ridgeline-prod.svc:8000/v1"
+    assert actions_env["ACTIONS_LLM_MODEL"] == "ridgeline-llm"
     by_name(objects, "Service", f"{RELEASE}-vllm")
     assert ("actions", "llm", 8000) in edges(objects)[1]
     (rule,) = of_kind(objects, "PrometheusRule")

@@ -103,7 +103,7 @@ def test_the_llm_runs_on_the_cpu_or_with_a_gpu_reservation():
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
     others = [n for n, s in all_services.items() if "deploy" in s and n != "llm-gpu"]
     assert others == [], "only the GPU variant reserves a GPU"
-    assert all_services["actions"]["environment"]["LLM_BASE_URL"] == "http://llm:8000/v1"
+    assert all_services["actions"]["environment"]["ACTIONS_LLM_URL"] == "http://llm:8000/v1"
 
 
 def test_secrets_come_from_the_env_file_only():
@@ -170,8 +170,9 @@ def test_the_action_server_runs_the_hardened_server():
 def test_the_llm_api_key_is_optional_and_the_same_on_both_sides(key):
     all_services = services() if key == "" else compose({**ENV_EXAMPLE, "LLM_API_KEY": key})["services"]
     assert ENV_EXAMPLE["LLM_API_KEY"] == "", ".env.example leaves the LLM unauthenticated by default"
-    for name in ("llm-cpu", "llm-gpu", "actions"):
+    for name in ("llm-cpu", "llm-gpu"):
         assert all_services[name]["environment"]["LLM_API_KEY"] == key, name
+    assert all_services["actions"]["environment"]["ACTIONS_LLM_API_KEY"] == key
 
 
 def test_rasa_passes_the_channel_limits_through():

@@ -44,7 +44,7 @@ def stack(tmp_path_factory):
     services = build_services(config)
     by_name = {s.name: s for s in services}
     by_name["actions"].env["ORDERS_DB_URL"] = f"sqlite:///{root / 'orders.db'}"
-    by_name["actions"].env["LLM_MAX_TOKENS"] = "24"
+    by_name["actions"].env["ACTIONS_LLM_MAX_TOKENS"] = "24"
     by_name["llm"].env["LLM_CPU_THREADS"] = "1"  # the tiny model gains nothing from a second core
     with Stack(services, log_dir=root / "logs") as running:
         yield running

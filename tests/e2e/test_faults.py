@@ -38,7 +38,7 @@ def actions_using_llm(stack, base_url: str, timeout_s: float = BUDGET_S):
     actions = next(s for s in stack.services if s.name == "actions")
     saved = dict(actions.env)
     stack.stop(["actions"])
-    actions.env.update({"LLM_BASE_URL": base_url, "LLM_TIMEOUT_S": str(timeout_s)})
+    actions.env.update({"ACTIONS_LLM_URL": base_url, "ACTIONS_LLM_TIMEOUT_S": str(timeout_s)})
     stack.start(["actions"])
     try:
         yield

@@ -58,7 +58,7 @@ def test_empty_environment_values_are_ignored():
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"LLM_PORT": "eighty"}, "LLM_PORT='eighty' is not an integer"),
+        ({"LLM_PORT": "eighty"}, "LLM_PORT='eighty' is not a whole number"),
         ({"LLM_DEVICE": "tpu"}, "LLM_DEVICE='tpu' is not valid; use one of auto, cpu, cuda"),
         ({"LLM_PORT": "70000"}, "Port 70000 is out of range"),
         ({"LLM_MAX_NEW_TOKENS_CAP": "0"}, "set it (or LLM_MAX_NEW_TOKENS_CAP) to 1 or more"),
@@ -67,7 +67,7 @@ def test_empty_environment_values_are_ignored():
         ({"LLM_MAX_BATCH_SIZE": "0"}, "--max-batch-size is 0; set it (or LLM_MAX_BATCH_SIZE) to 1 or more"),
         ({"LLM_MAX_QUEUE_SIZE": "-1"}, "--max-queue-size is -1"),
         ({"LLM_PREFILL_CHUNK_TOKENS": "0"}, "--prefill-chunk-tokens is 0; set it (or LLM_PREFILL_CHUNK_TOKENS) to 1 or more"),
-        ({"LLM_PREFILL_CHUNK_TOKENS": "many"}, "LLM_PREFILL_CHUNK_TOKENS='many' is not an integer"),
+        ({"LLM_PREFILL_CHUNK_TOKENS": "many"}, "LLM_PREFILL_CHUNK_TOKENS='many' is not a whole number"),
         ({"LLM_REQUEST_TIMEOUT_S": "soon"}, "LLM_REQUEST_TIMEOUT_S='soon' is not a number"),
         ({"LLM_REQUEST_TIMEOUT_S": "-5"}, "--request-timeout-s is -5; set it (or LLM_REQUEST_TIMEOUT_S) to 0"),
         ({"LLM_QUANTIZATION": "int4"}, "LLM_QUANTIZATION='int4' is not valid; use one of auto, none, int8, nf4"),

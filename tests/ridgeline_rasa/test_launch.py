@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ridgeline_rasa import launch
+from ridgeline_rasa import launch, settings
 from stack.services import RASA_PROJECT, StackConfig, build_services
 from tests.deploy.test_images import stages
 
@@ -81,13 +81,31 @@ def test_the_command_line_runs_this_virtualenvs_rasa_with_the_definition(monkeyp
     rasa = tmp_path / "rasa"
     rasa.write_text("")
     monkeypatch.setattr(launch.sys, "executable", str(tmp_path / "python"))
-    monkeypatch.setenv("KEEP_ME", "1")
+    monkeypatch.setenv("RATE_LIMIT_MESSAGES", "3")  # the extension's
+    monkeypatch.setenv("DB_HOST", "db")  # endpoints.yml's ${DB_HOST}
+    monkeypatch.setenv("ACTIONS_LLM_TIMEOUT_S", "7")  # the action server's
+    monkeypatch.setenv("LLM_MODEL", "some/model")  # the LLM service's
     ran = []
     monkeypatch.setattr(launch.os, "execve", lambda path, args, env: ran.append((path, args, env)))
     launch.main(argv)
     [(path, args, env)] = ran
     assert path == rasa and args == [str(rasa), *expected]
-    assert env["KEEP_ME"] == "1" and {name: env[name] for name in launch.ENV} == launch.ENV
+    assert {name: env[name] for name in launch.ENV} == launch.ENV
+    assert env["RATE_LIMIT_MESSAGES"] == "3" and env["DB_HOST"] == "db" and env["PATH"] == launch.os.environ["PATH"]
+    assert "ACTIONS_LLM_TIMEOUT_S" not in env and "LLM_MODEL" not in env, "Rasa is given only what it reads"
+
+
+def test_rasa_is_given_what_it_reads_and_the_process_basics():
+    env = launch.environment({"PATH": "/usr/bin", "HOME": "/home/me", "LC_ALL": "C", "PYTHONWARNINGS": "ignore",
+                              "SLACK_SIGNING_SECRET": "s", "RASA_JWT_METHOD": "HS512", "REDIS_PASSWORD": "r",
+                              "ACTION_SERVER_TOKEN": "t", "LOG_LEVEL": "DEBUG", "TF_INTRA_OP_PARALLELISM_THREADS": "2",
+                              "SANIC_REQUEST_MAX_SIZE": "1", "ORDERS_DB_URL": "sqlite://", "LLM_API_KEY": "k",
+                              "ACTIONS_LLM_API_KEY": "k", "AWS_SECRET_ACCESS_KEY": "x"})
+    assert set(env) == {"PATH", "HOME", "LC_ALL", "PYTHONWARNINGS", "SLACK_SIGNING_SECRET", "RASA_JWT_METHOD",
+                        "REDIS_PASSWORD", "ACTION_SERVER_TOKEN", "LOG_LEVEL", "TF_INTRA_OP_PARALLELISM_THREADS",
+                        *launch.ENV}
+    assert env["SANIC_REQUEST_MAX_SIZE"] == launch.ENV["SANIC_REQUEST_MAX_SIZE"], "ENV wins"
+    assert all(launch.READS.allows(name) for name in settings.VARIABLES)
 
 
 def test_without_rasa_next_to_the_python_the_command_line_says_what_to_do(monkeypatch, tmp_path, capsys):

@@ -43,8 +43,13 @@ def test_every_variable_and_its_default():
 
 
 def test_a_value_that_cannot_be_used_is_named():
-    with pytest.raises(ValueError, match="RATE_LIMIT_MESSAGES='none' must be a positive number"):
+    with pytest.raises(ValueError, match=r"RATE_LIMIT_MESSAGES='none' is not a whole number > 0\."):
         Settings.from_env({"RATE_LIMIT_MESSAGES": "none"})
+    with pytest.raises(ValueError, match=r"MAX_MESSAGE_CHARS='-4' is not a whole number > 0\."):
+        Settings.from_env({"MAX_MESSAGE_CHARS": "-4"})
+    for raw in ("0", "nan", "inf", "soon"):
+        with pytest.raises(ValueError, match=rf"RATE_LIMIT_WINDOW_S='{raw}' is not a number of seconds > 0\."):
+            Settings.from_env({"RATE_LIMIT_WINDOW_S": raw})
 
 
 def test_the_secrets_stay_out_of_the_repr():

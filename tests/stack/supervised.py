@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ridgeline.settings import Allowlist
 from stack.leftovers import origin_of
 from stack.process import Service, Stack, interrupted_by_signal, port_is_free
 from stack.supervisor import RestartPolicy, supervise
@@ -63,7 +64,9 @@ class Supervised:
         self.services = services
         self.config = root / "supervised.json"
         self.config.write_text(json.dumps({
-            "services": [{**dataclasses.asdict(s), "cwd": str(s.cwd)} for s in services],
+            "services": [{**dataclasses.asdict(s), "cwd": str(s.cwd),
+                          "reads": {"names": sorted(s.reads.names), "prefixes": list(s.reads.prefixes)}}
+                         for s in services],
             "policy": dataclasses.asdict(policy), "log_dir": str(root / "logs")}))
         self.stdout, self.stderr = root / "supervised.out", root / "supervised.err"
         self.process: subprocess.Popen | None = None
@@ -133,7 +136,7 @@ def main(config_path: str) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = json.loads(Path(config_path).read_text())
     stop = interrupted_by_signal()
-    services = [Service(**{**s, "cwd": Path(s["cwd"])}) for s in config["services"]]
+    services = [Service(**{**s, "cwd": Path(s["cwd"]), "reads": Allowlist(**s["reads"])}) for s in config["services"]]
     stack = Stack(services, log_dir=Path(config["log_dir"]), stopping=stop)
     stack.start()
     print("up", flush=True)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from stack.process import Service, Stack, StackError, http_ok, port_is_free
+from stack.process import Service, Stack, StackError, child_env, http_ok, port_is_free
 from stack.services import StackConfig, build_services
 from stack.supervisor import GaveUp, RestartPolicy, Supervisor
 from tests.stack.supervised import Supervised
@@ -91,8 +91,10 @@ def test_a_busy_port_is_named_before_anything_starts(tmp_path):
 
 
 def test_config_from_env_rejects_a_bad_port():
-    with pytest.raises(ValueError, match="RASA_PORT='http' is not a port"):
+    with pytest.raises(ValueError, match=r"RASA_PORT='http' is not a whole number from 1 to 65535 \(a TCP port\)"):
         StackConfig.from_env({"RASA_PORT": "http"})
+    with pytest.raises(ValueError, match="LLM_PORT='70000' is not a whole number from 1 to 65535"):
+        StackConfig.from_env({"LLM_PORT": "70000"})
 
 
 @pytest.mark.parametrize("name, raw, says", [
@@ -145,10 +147,74 @@ def test_unset_tokens_are_made_up_per_run_and_never_shown(tmp_path):
 
 def test_the_llm_api_key_reaches_the_llm_service_and_the_action_server_only_when_set(tmp_path):
     plain = {s.name: s for s in build_services(StackConfig(run_dir=tmp_path))}
-    assert "LLM_API_KEY" not in plain["llm"].env and "LLM_API_KEY" not in plain["actions"].env
+    assert "LLM_API_KEY" not in plain["llm"].env and "ACTIONS_LLM_API_KEY" not in plain["actions"].env
     keyed = {s.name: s for s in build_services(StackConfig(run_dir=tmp_path, llm_api_key="k3y"))}
-    assert keyed["llm"].env["LLM_API_KEY"] == keyed["actions"].env["LLM_API_KEY"] == "k3y"
-    assert "LLM_API_KEY" not in keyed["rasa"].env
+    assert keyed["llm"].env["LLM_API_KEY"] == keyed["actions"].env["ACTIONS_LLM_API_KEY"] == "k3y"
+    assert not {"LLM_API_KEY", "ACTIONS_LLM_API_KEY"} & set(keyed["rasa"].env)
+    # the action server is pointed at this run's LLM service, and left its own default budget
+    assert keyed["actions"].env["ACTIONS_LLM_URL"] == f"http://127.0.0.1:{StackConfig.llm_port}/v1"
+    assert "ACTIONS_LLM_TIMEOUT_S" not in keyed["actions"].env
+
+
+# ---------------------------------------------------------------- each child's environment
+
+
+SUPERVISOR_ENV = {
+    "PATH": "/usr/bin", "HOME": "/home/me", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HF_HOME": "/hf",
+    "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost", "PYTHONPATH": "/src", "VIRTUAL_ENV": "/venv",
+    "CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": "2", "COVERAGE_PROCESS_START": ".coveragerc",
+    "ACTIONS_LLM_TIMEOUT_S": "7", "ACTIONS_LLM_MAX_TOKENS": "50", "ORDERS_DB_URL": "sqlite:///o.db",
+    "LLM_MODEL": "some/model", "LLM_ENGINE": "llamacpp", "LLM_DEFAULT_MAX_TOKENS": "64",
+    "RATE_LIMIT_MESSAGES": "3", "DB_HOST": "db", "REDIS_PASSWORD": "r3dis", "RASA_JWT_METHOD": "HS512",
+    "AWS_SECRET_ACCESS_KEY": "not-theirs", "GITHUB_TOKEN": "nor-this", "STACK_MAX_RESTARTS": "2",
+}
+BASICS = {"PATH", "HOME", "LANG", "LC_ALL", "HF_HOME", "HTTPS_PROXY", "no_proxy", "PYTHONPATH", "VIRTUAL_ENV",
+          "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "COVERAGE_PROCESS_START"}
+
+
+def children_env(tmp_path, environ=SUPERVISOR_ENV, **config) -> dict[str, dict[str, str]]:
+    services = build_services(StackConfig(run_dir=tmp_path, **config))
+    return {s.name: child_env(s, environ) for s in services}
+
+
+def test_each_service_is_given_the_variables_it_reads_and_the_process_basics_only(tmp_path):
+    env = children_env(tmp_path)
+    for name, given in env.items():
+        assert BASICS <= set(given), name
+        assert given["PYTHONUNBUFFERED"] == "1", name
+        assert not {"AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "STACK_MAX_RESTARTS"} & set(given), name
+    # the action server's own variables reach it, and no other service
+    assert env["actions"]["ACTIONS_LLM_TIMEOUT_S"] == "7" and env["actions"]["ACTIONS_LLM_MAX_TOKENS"] == "50"
+    assert env["actions"]["ORDERS_DB_URL"] == "sqlite:///o.db"
+    for name in ("llm", "rasa", "webchat"):
+        assert not {"ACTIONS_LLM_TIMEOUT_S", "ACTIONS_LLM_MAX_TOKENS", "ORDERS_DB_URL"} & set(env[name]), name
+    # the LLM service's reach it only: LLM_MODEL means the service's checkpoint, not what the action server asks for
+    assert {k: env["llm"][k] for k in ("LLM_MODEL", "LLM_ENGINE", "LLM_DEFAULT_MAX_TOKENS")} == {
+        "LLM_MODEL": "some/model", "LLM_ENGINE": "llamacpp", "LLM_DEFAULT_MAX_TOKENS": "64"}
+    for name in ("actions", "rasa", "webchat"):
+        assert not [k for k in env[name] if k.startswith("LLM_")], name
+    # Rasa's: the extension's settings and the stores of endpoints.yml
+    assert {k: env["rasa"][k] for k in ("RATE_LIMIT_MESSAGES", "DB_HOST", "REDIS_PASSWORD", "RASA_JWT_METHOD")} == {
+        "RATE_LIMIT_MESSAGES": "3", "DB_HOST": "db", "REDIS_PASSWORD": "r3dis", "RASA_JWT_METHOD": "HS512"}
+    for name in ("llm", "actions", "webchat"):
+        assert not {"RATE_LIMIT_MESSAGES", "DB_HOST", "REDIS_PASSWORD"} & set(env[name]), name
+    assert set(env["webchat"]) == BASICS | {"PYTHONUNBUFFERED"}
+
+
+def test_what_the_supervisor_sets_wins_over_its_environment(tmp_path):
+    env = children_env(tmp_path, {**SUPERVISOR_ENV, "ACTIONS_LLM_URL": "http://elsewhere/v1",
+                                  "SANIC_REQUEST_MAX_SIZE": "1"}, llm_timeout_s=15.0, llm_api_key="k3y")
+    assert env["actions"]["ACTIONS_LLM_URL"] == f"http://127.0.0.1:{StackConfig.llm_port}/v1"
+    assert env["actions"]["ACTIONS_LLM_TIMEOUT_S"] == "15"
+    assert env["actions"]["ACTIONS_LLM_API_KEY"] == env["llm"]["LLM_API_KEY"] == "k3y"
+    assert env["rasa"]["SANIC_REQUEST_MAX_SIZE"] == str(2 * 1024 * 1024)  # ridgeline_rasa.launch.ENV
+    assert "SANIC_REQUEST_MAX_SIZE" not in env["actions"], "Sanic reads SANIC_* in the action server too"
+
+
+def test_the_old_names_of_the_action_servers_variables_still_reach_it_for_one_release(tmp_path):
+    env = children_env(tmp_path, {"LLM_MAX_TOKENS": "24", "LLM_TIMEOUT_S": "9", "LLM_MODEL_NAME": "m"})
+    assert {k: env["actions"][k] for k in ("LLM_MAX_TOKENS", "LLM_TIMEOUT_S", "LLM_MODEL_NAME")} == {
+        "LLM_MAX_TOKENS": "24", "LLM_TIMEOUT_S": "9", "LLM_MODEL_NAME": "m"}
 
 
 def test_a_jwt_secret_is_passed_to_rasa_when_set(tmp_path):

@@ -39,7 +39,7 @@ class MakeRun:
         self.ports = {name: free_port() for name in PORTS}
         self.env = {**os.environ, "LLM_MODEL": str(model_dir), "STACK_RUN_DIR": str(root / "run"),
                     "RASA_AUTH_TOKEN": RASA_TOKEN, "ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}",
-                    "LLM_MAX_TOKENS": "24", "LLM_CPU_THREADS": "1", "LLM_TIMEOUT_S": "15",
+                    "ACTIONS_LLM_MAX_TOKENS": "24", "LLM_CPU_THREADS": "1", "ACTIONS_LLM_TIMEOUT_S": "15",
                     **{name: str(port) for name, port in self.ports.items()}, **env}
         self.stdout, self.stderr = root / "make-run.out", root / "make-run.err"
         self.process: subprocess.Popen | None = None

@@ -101,7 +101,7 @@ def replicas(tmp_path_factory, postgres, redis, slow_llm, fake_slack, fake_teleg
     services_a = services_of(config_a, stores, "-a")
     rasa_b = services_of(config_b, {**stores, **channel_env(fake_slack, fake_telegram)}, "-b")["rasa"]
     actions = services_a["actions"]
-    actions.env.update({"LLM_BASE_URL": slow_llm.base_url, "ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}"})
+    actions.env.update({"ACTIONS_LLM_URL": slow_llm.base_url, "ORDERS_DB_URL": f"sqlite:///{root / 'orders.db'}"})
     with Stack([actions, services_a["rasa"], rasa_b], log_dir=root / "logs") as stack:
         yield Replicas(stack, services_a["rasa"], rasa_b)
 

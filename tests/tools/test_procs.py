@@ -39,7 +39,7 @@ def test_loopback_services_are_the_three_services_on_distinct_free_ports(tmp_pat
                                                                       config.rasa_port]
     assert config.llm_model == "models/some-model" and config.run_dir == tmp_path / "run"
     assert by_name["llm"].env["LLM_ENGINE"] == "llamacpp"
-    assert by_name["actions"].env["LLM_MAX_TOKENS"] == "80"
+    assert by_name["actions"].env["ACTIONS_LLM_MAX_TOKENS"] == "80"
     assert by_name["actions"].env["ORDERS_DB_URL"] == f"sqlite:///{tmp_path / 'orders.db'}"
 
 

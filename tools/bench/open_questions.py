@@ -1,7 +1,7 @@
 """Open questions through the whole stack: ``python -m tools.bench.turns --open-questions 20 --llm-model DIR``.
 
 Starts the LLM service (on ``--llm-model``, with the service's own defaults unless ``--llm-env``
-says otherwise), the action server (``LLM_MAX_TOKENS`` = ``--max-tokens``, ``LLM_TIMEOUT_S`` 20 s)
+says otherwise), the action server (``ACTIONS_LLM_MAX_TOKENS`` = ``--max-tokens``, its default 20 s budget)
 and Rasa, as ``make run`` does, and waits until the LLM service is ready (its warm-up included).
 Then visitors say "hi" and ask open questions over the REST channel, and each question's whole
 turn is timed:

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead: N open questions through the whole stack with --llm-model")
     parser.add_argument("--llm-model", help="the LLM service's model for --open-questions (a directory)")
     parser.add_argument("--concurrency", type=int, default=4, help="visitors at once in --open-questions' 2nd round")
-    parser.add_argument("--max-tokens", type=int, default=80, help="LLM_MAX_TOKENS for --open-questions")
+    parser.add_argument("--max-tokens", type=int, default=80, help="ACTIONS_LLM_MAX_TOKENS for --open-questions")
     parser.add_argument("--llm-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the LLM service (repeatable), e.g. LLM_ENGINE=llamacpp")
     args = parser.parse_args(argv)
