@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from ridgeline.paths import REPO_ROOT  # noqa: F401 (training.config.REPO_ROOT, as before)
 from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
@@ -272,6 +272,7 @@ class MergeArgs:
 
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def parse(cls: type[T], argv: Sequence[str] | None, prog: str, description: str) -> T:
@@ -307,3 +308,19 @@ def parse(cls: type[T], argv: Sequence[str] | None, prog: str, description: str)
             raise ConfigError(f"--config: the YAML file could not be read: {exc}") from exc
         raise
     return parsed
+
+
+def run_command(cls: type[T], argv: Sequence[str] | None, prog: str, description: str,
+                work: Callable[[T], R]) -> tuple[int, R | None]:
+    """Parse ``argv`` into ``cls`` and run ``work`` on it: ``(0, its result)``, or ``(exit status, None)``
+    once the user has been told why (a ``ConfigError``: status 2; ``--help`` or a flag argparse
+    refused: argparse's own status and message)."""
+    import sys
+
+    try:
+        return 0, work(parse(cls, argv, prog, description))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2, None
+    except SystemExit as exc:
+        return (exc.code if isinstance(exc.code, int) else 2), None

@@ -18,13 +18,12 @@ import copy
 import json
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from training.chat_data import read_conversations, tokenize_conversation
-from training.config import ConfigError, EvaluateArgs, parse
+from training.config import ConfigError, EvaluateArgs, run_command
 
 logger = logging.getLogger(__name__)
 
@@ -177,14 +176,9 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = parse(EvaluateArgs, argv, "python -m training evaluate", __doc__.split("\n\n")[0])
-        report = evaluate(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help, or argparse rejected a flag (it printed why)
-        return exc.code if isinstance(exc.code, int) else 2
+    status, report = run_command(EvaluateArgs, argv, "python -m training evaluate", __doc__.split("\n\n")[0], evaluate)
+    if report is None:
+        return status
     figures = ", ".join(f"{_TITLES[name]}: loss {r['loss']:.4f}, perplexity {r['perplexity']:.2f}"
                         for name, r in report["results"].items())
     print(f"{figures}. Report: {Path(args.output) / REPORT_MD}")

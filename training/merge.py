@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from training import model_card
-from training.config import ConfigError, Dtype, MergeArgs, parse
+from training.config import ConfigError, Dtype, MergeArgs, run_command
 from training.sft import SUMMARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -106,14 +105,9 @@ def _read_json(path: Path) -> dict | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = parse(MergeArgs, argv, "python -m training merge", __doc__.split("\n\n")[0])
-        info = merge(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help, or argparse rejected a flag (it printed why)
-        return exc.code if isinstance(exc.code, int) else 2
+    status, info = run_command(MergeArgs, argv, "python -m training merge", __doc__.split("\n\n")[0], merge)
+    if info is None:
+        return status
     print(f"Wrote the merged model to {info['output']} ({info['dtype']}; merged = base + adapter within "
           f"{info['max_logit_diff']:.1e}). Serve it: LLM_MODEL={info['output']} make run")
     return 0

@@ -24,12 +24,11 @@ import dataclasses
 import json
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from training.config import ConfigError, Quantization, ReportTo, SFTArgs, parse
+from training.config import ConfigError, Quantization, ReportTo, SFTArgs, run_command
 from training.modeling import (
     device_map_for,
     get_peft_config,
@@ -291,14 +290,9 @@ def _versions() -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = parse(SFTArgs, argv, "python -m training sft", __doc__.split("\n\n")[0])
-        summary = run(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help, or argparse rejected a flag (it printed why)
-        return exc.code if isinstance(exc.code, int) else 2
+    status, summary = run_command(SFTArgs, argv, "python -m training sft", __doc__.split("\n\n")[0], run)
+    if summary is None:
+        return status
     train, evaluation = summary["train"], summary["eval"]
     print(
         f"Trained {summary['method']} for {train['global_step']} steps in {train['runtime_s']} s "

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from llm.config import ServiceConfig
+from llm.engine.base import Engine
 from tools.procs import free_port
 from tools.testing.tiny_model import build_tiny_model
 
@@ -43,6 +44,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"), seed=0)
+
+
+class ModelFreeEngine(Engine):
+    """An engine with no model, for the server's own behaviour: ready at once, or (``ready=False``)
+    still loading for ever. Subclasses say what ``submit`` does."""
+
+    def __init__(self, name: str, ready: bool = True) -> None:
+        super().__init__(name)
+        if ready:
+            self.load()
+            self.warm_up()
+
+    def _load(self) -> None:
+        pass
+
+    def _warm_up(self) -> None:
+        pass
 
 
 def make_config(model: str | Path, **overrides) -> ServiceConfig:

@@ -9,8 +9,7 @@ import time
 import httpx
 import pytest
 
-from llm.engine.base import Engine
-from tests.llm.conftest import make_config, make_engine, metric_samples
+from tests.llm.conftest import ModelFreeEngine, make_config, make_engine, metric_samples
 from tests.llm.test_server import USER
 
 
@@ -126,19 +125,11 @@ def test_disconnected_non_streamed_request_is_cancelled(one_slot_engine, live_se
     assert samples[("llm_requests_in_progress", ())] == 0
 
 
-class FailingStreamEngine(Engine):
+class FailingStreamEngine(ModelFreeEngine):
     """Ready; streams one delta, then fails like a request that ran past its deadline."""
 
     def __init__(self) -> None:
         super().__init__("failing")
-        self.load()
-        self.warm_up()
-
-    def _load(self) -> None:
-        pass
-
-    def _warm_up(self) -> None:
-        pass
 
     def submit(self, request):
         from llm.engine.base import RequestHandle

@@ -7,10 +7,10 @@ import time
 import pytest
 from sanic_testing.reusable import ReusableClient
 
-from llm.engine.base import Engine, RequestHandle
+from llm.engine.base import RequestHandle
 from llm.protocol import ChatCompletionRequest
 from llm.server import create_app
-from tests.llm.conftest import make_config
+from tests.llm.conftest import ModelFreeEngine, make_config
 
 USER = [{"role": "user", "content": "Do you have a warm sleeping bag?"}]
 
@@ -20,35 +20,21 @@ def app(engine, app_name):
     return create_app(engine.config, engine, name=app_name)
 
 
-class BrokenEngine(Engine):
+class BrokenEngine(ModelFreeEngine):
     """Ready, but every generation hits an unexpected bug."""
 
     def __init__(self) -> None:
         super().__init__("broken")
-        self.load()
-        self.warm_up()
-
-    def _load(self) -> None:
-        pass
-
-    def _warm_up(self) -> None:
-        pass
 
     def submit(self, request: ChatCompletionRequest) -> RequestHandle:
         raise RuntimeError("secret internal detail")
 
 
-class LoadingEngine(Engine):
+class LoadingEngine(ModelFreeEngine):
     """Still loading its weights: never ready."""
 
     def __init__(self) -> None:
-        super().__init__("loading")
-
-    def _load(self) -> None:
-        pass
-
-    def _warm_up(self) -> None:
-        pass
+        super().__init__("loading", ready=False)
 
     def submit(self, request: ChatCompletionRequest) -> RequestHandle:
         raise AssertionError("never called: the server refuses requests before the engine is ready")
