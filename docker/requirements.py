@@ -3,6 +3,7 @@
     python docker/requirements.py actions [pyproject.toml]   # the action server's subset
     python docker/requirements.py llm [pyproject.toml]       # everything the LLM service imports
     python docker/requirements.py llm-gpu [pyproject.toml]   # the same plus the `gpu` extra
+    python docker/requirements.py llm-cpu [pyproject.toml]   # the same plus the `cpu` extra (llama.cpp)
 
 The Dockerfiles run it in a build stage (Python 3.11+: tomllib), so a version bump in
 pyproject.toml reaches the images without editing them.
@@ -19,6 +20,9 @@ from pathlib import Path
 ACTIONS = {"rasa-sdk", "httpx", "sqlalchemy", "psycopg", "pyyaml"}
 # The LLM service: torch and transformers, plus sanic (brought by rasa-sdk) and prometheus-client.
 LLM_EXCLUDE = {"httpx", "sqlalchemy", "psycopg"}
+# Each LLM image and the pyproject extra it adds: the CUDA image bitsandbytes, the CPU image llama.cpp
+# (llama-cpp-python, built from its sdist by docker/llm.Dockerfile) and the GGUF converter's libraries.
+LLM_IMAGES = {"llm": None, "llm-gpu": "gpu", "llm-cpu": "cpu"}
 
 
 def name_of(requirement: str) -> str:
@@ -34,12 +38,13 @@ def requirements(image: str, pyproject: Path) -> list[str]:
         if missing:
             raise SystemExit(f"requirements.py: pyproject.toml no longer lists {sorted(missing)}; update ACTIONS.")
         return chosen
-    if image in {"llm", "llm-gpu"}:
+    if image in LLM_IMAGES:
         chosen = [d for d in deps if name_of(d) not in LLM_EXCLUDE]
-        if image == "llm-gpu":
-            chosen += project["optional-dependencies"]["gpu"]
+        extra = LLM_IMAGES[image]
+        if extra:
+            chosen += [re.sub(r"\s+#.*$", "", d).strip() for d in project["optional-dependencies"][extra]]
         return chosen
-    raise SystemExit(f"requirements.py: unknown image {image!r}; use actions, llm or llm-gpu.")
+    raise SystemExit(f"requirements.py: unknown image {image!r}; use actions, {', '.join(LLM_IMAGES)}.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,3 +222,9 @@ def test_image_requirements_come_from_pyproject():
     assert "torch" not in actions_names
     assert {"torch", "transformers", "prometheus-client", "rasa-sdk"} <= {image_requirements.name_of(r) for r in llm}
     assert set(gpu) - set(llm) == set(project["optional-dependencies"]["gpu"])
+    # the CPU image: the same plus the `cpu` extra (llama.cpp, the GGUF converter's libraries), not the GPU's
+    cpu = image_requirements.requirements("llm-cpu", REPO / "pyproject.toml")
+    assert cpu[: len(llm)] == llm and set(cpu) - set(llm) == set(project["optional-dependencies"]["cpu"])
+    assert "llama-cpp-python" in {image_requirements.name_of(r) for r in cpu} and not set(gpu) - set(llm) & set(cpu)
+    with pytest.raises(SystemExit, match="llm-cpu"):
+        image_requirements.requirements("llm-tpu", REPO / "pyproject.toml")
