@@ -74,9 +74,9 @@ def server_args(model: str | Path, endpoints: str | Path, credentials: str | Pat
         args += ["--interface", interface]
     args += ["--port", str(port)]
     if api_token:
-        args += ["--enable-api", "--auth-token", api_token]
+        args += ["--enable-api", f"--auth-token={api_token}"]  # one argument: a token may begin with "-"
         if jwt_secret:
-            args += ["--jwt-secret", jwt_secret]
+            args += [f"--jwt-secret={jwt_secret}"]
     if cors:
         args += ["--cors", cors]
     return args

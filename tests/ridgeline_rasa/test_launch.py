@@ -24,8 +24,21 @@ def test_the_server_arguments():
     assert launch.server_args("m.tar.gz", "e.yml", "c.yml", 5005) == [
         "run", "--model", "m.tar.gz", "--endpoints", "e.yml", "--credentials", "c.yml", "--port", "5005"]
     assert launch.server_args("m", "e", "c", 1, interface="0.0.0.0", api_token="t", jwt_secret="s", cors="*")[7:] == [
-        "--interface", "0.0.0.0", "--port", "1", "--enable-api", "--auth-token", "t", "--jwt-secret", "s",
+        "--interface", "0.0.0.0", "--port", "1", "--enable-api", "--auth-token=t", "--jwt-secret=s",
         "--cors", "*"]
+
+
+def test_a_token_that_begins_with_a_dash_reaches_rasa_whole():
+    """secrets.token_urlsafe() begins with "-" about once in 64 starts; `--auth-token -x…` made rasa's
+    argparse stop with "expected one argument" and `make run` could not start."""
+    import argparse
+
+    parser = argparse.ArgumentParser()  # as `rasa run` declares these two options
+    parser.add_argument("-t", "--auth-token")
+    parser.add_argument("--jwt-secret")
+    args = launch.server_args("m", "e", "c", 1, api_token="-Yw9p-token", jwt_secret="--secret")
+    parsed, _ = parser.parse_known_args(args)
+    assert (parsed.auth_token, parsed.jwt_secret) == ("-Yw9p-token", "--secret")
 
 
 def test_make_run_starts_rasa_as_defined(tmp_path):
