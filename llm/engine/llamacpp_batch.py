@@ -77,6 +77,9 @@ class LlamaBatch:
         self._retained: OrderedDict[int, int] = OrderedDict()  # finished slot -> its own cells; oldest first
         self._source: dict[int, int] = {}  # running slot -> the retained slot its prompt was copied from
         self._prompt_len: dict[int, int] = {}  # slot -> its request's prompt length
+        # The retained sequences' tokens, replaced whole (never changed in place) whenever they change:
+        # the event loop's thread reads it to tokenize a new prompt while this batch's thread works.
+        self.kept: tuple[tuple[int, ...], ...] = ()
         # The running rows, in the scheduler's order.
         self.slots: list[int] = []
         self.positions: list[int] = []  # position of each row's next token
@@ -129,6 +132,10 @@ class LlamaBatch:
         self._retained[slot] = self._own_cells(self.tokens.get(slot, []))
         while self._retained and sum(self._retained.values()) > self.retained_cells:
             self._evict(next(iter(self._retained)))
+        self._publish()
+
+    def _publish(self) -> None:
+        self.kept = tuple(tuple(self.tokens[slot]) for slot in self._retained)
 
     def forget_conversations(self) -> None:
         """Drop every retained conversation (the warm prefix stays)."""
@@ -140,6 +147,7 @@ class LlamaBatch:
         self.runtime.seq_remove(slot)
         self.tokens.pop(slot, None)
         self._prompt_len.pop(slot, None)
+        self._publish()
         self._free_slots.append(slot)
         self._free_slots.sort(reverse=True)
 
@@ -245,6 +253,8 @@ class LlamaPrefill:
                 if source is not None:
                     batch._source[slot] = source
             batch.count_lookup(len(prompt), hit)
+            logger.debug("Prefix cache: %d of %d prompt tokens from %s", hit, len(prompt),
+                         "the warm prefix" if source is None else f"kept sequence {source}")
             self.slots.append(slot)
             self.done.append(hit)
 

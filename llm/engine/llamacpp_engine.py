@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.config import ServiceConfig
+from llm.engine.prompt_splice import splice
 from llm.engine.scheduled import ScheduledEngine, eos_ids
 from llm.engine.scheduler import ContinuousBatchingScheduler
 from llm.engine.warm_prompt import warm_system_prompt
@@ -121,6 +122,15 @@ class LlamaCppEngine(ScheduledEngine):
         from huggingface_hub import snapshot_download
 
         return Path(snapshot_download(self.config.model, allow_patterns=["*.json", "*.txt", "*.jinja"]))
+
+    def tokenize_prompt(self, messages: tuple[ChatMessage, ...], generation_prompt: bool = True) -> list[int]:
+        """The prompt's tokens, starting with as many of a kept conversation's tokens as its text allows
+        (``prompt_splice``): the model's last reply comes back as text the tokenizer may split otherwise."""
+        text = self.render_prompt(messages, generation_prompt)
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        if self.batch is None or not self.batch.kept:
+            return ids
+        return splice(self.tokenizer, text, ids, self.batch.kept, floor=len(self.batch.prefix_tokens))
 
     def _warm_up(self) -> None:
         system = warm_system_prompt(self.config.warm_prompt)
