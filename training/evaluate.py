@@ -176,8 +176,8 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    status, report = run_command(EvaluateArgs, argv, "python -m training evaluate", __doc__.split("\n\n")[0], evaluate)
-    if report is None:
+    status, args, report = run_command(EvaluateArgs, argv, "python -m training evaluate", __doc__.split("\n\n")[0], evaluate)
+    if args is None or report is None:
         return status
     figures = ", ".join(f"{_TITLES[name]}: loss {r['loss']:.4f}, perplexity {r['perplexity']:.2f}"
                         for name, r in report["results"].items())

@@ -105,8 +105,8 @@ def _read_json(path: Path) -> dict | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    status, info = run_command(MergeArgs, argv, "python -m training merge", __doc__.split("\n\n")[0], merge)
-    if info is None:
+    status, args, info = run_command(MergeArgs, argv, "python -m training merge", __doc__.split("\n\n")[0], merge)
+    if args is None or info is None:
         return status
     print(f"Wrote the merged model to {info['output']} ({info['dtype']}; merged = base + adapter within "
           f"{info['max_logit_diff']:.1e}). Serve it: LLM_MODEL={info['output']} make run")

@@ -290,8 +290,8 @@ def _versions() -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    status, summary = run_command(SFTArgs, argv, "python -m training sft", __doc__.split("\n\n")[0], run)
-    if summary is None:
+    status, args, summary = run_command(SFTArgs, argv, "python -m training sft", __doc__.split("\n\n")[0], run)
+    if args is None or summary is None:
         return status
     train, evaluation = summary["train"], summary["eval"]
     print(
