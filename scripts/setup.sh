@@ -66,7 +66,7 @@ ensure_venv "$VENV" "$py3" "$(hash_of pyproject.toml)-$EXTRAS" \
   '"$VENV/bin/pip" install -q --no-binary llama-cpp-python -e ".[$EXTRAS]"'
 
 # The editable install points at this checkout; a venv reused from a cache may point elsewhere.
-if [[ "$("$VENV/bin/python" -c 'import actions, os; print(os.path.dirname(os.path.dirname(actions.__file__)))' 2>/dev/null)" != "$PWD" ]]; then
+if [[ "$("$VENV/bin/python" -I -c 'import actions, os; print(os.path.dirname(os.path.dirname(actions.__file__)))' 2>/dev/null)" != "$PWD" ]]; then
   "$VENV/bin/pip" install -q --no-deps -e .
 fi
 if [[ "$("$RASA_VENV/bin/python" -I -c 'import ridgeline_rasa, os; print(os.path.dirname(os.path.dirname(ridgeline_rasa.__file__)))' 2>/dev/null)" != "$PWD" ]]; then
