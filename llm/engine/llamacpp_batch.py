@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -55,12 +55,31 @@ logger = logging.getLogger(__name__)
 PREFIX_SEQ = 0
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
+def common_prefix(a: Sequence, b: Sequence) -> int:
+    """How many leading items ``a`` and ``b`` (two lists, or two strings) share: a binary search over
+    slices, compared in C, instead of a Python loop over ~1,500 tokens for every cached sequence."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+class Kept(NamedTuple):
+    """A retained conversation as the tokenizer's thread sees it: its tokens, and its last prompt's length."""
+
+    tokens: list[int]
+    prompt_len: int
+
+
+def continues(kept: Kept, prompt: list[int]) -> int | None:
+    """The tokens ``prompt`` shares with ``kept`` if it continues that conversation (it begins with the
+    kept sequence's whole prompt: a stranger sharing only the system prompt does not), else ``None``."""
+    shared = common_prefix(kept.tokens, prompt)
+    return shared if shared >= kept.prompt_len else None
 
 
 class LlamaBatch:
@@ -77,9 +96,9 @@ class LlamaBatch:
         self._retained: OrderedDict[int, int] = OrderedDict()  # finished slot -> its own cells; oldest first
         self._source: dict[int, int] = {}  # running slot -> the retained slot its prompt was copied from
         self._prompt_len: dict[int, int] = {}  # slot -> its request's prompt length
-        # The retained sequences' tokens, replaced whole (never changed in place) whenever they change:
-        # the event loop's thread reads it to tokenize a new prompt while this batch's thread works.
-        self.kept: tuple[tuple[int, ...], ...] = ()
+        # The retained sequences, replaced whole (their token lists are no longer appended to) whenever
+        # they change: the event loop's thread reads it to tokenize a new prompt while this batch's works.
+        self.kept: tuple[Kept, ...] = ()
         # The running rows, in the scheduler's order.
         self.slots: list[int] = []
         self.positions: list[int] = []  # position of each row's next token
@@ -111,8 +130,8 @@ class LlamaBatch:
         sequence's whole prompt) sharing the most with it, else ``(None, prefix_match)``."""
         best_slot, best = None, self.prefix_match(prompt)
         for slot in self._retained:
-            shared = common_prefix(self.tokens[slot], prompt)
-            if shared >= self._prompt_len[slot] and min(shared, len(prompt) - 1) > best:
+            shared = continues(Kept(self.tokens[slot], self._prompt_len[slot]), prompt)
+            if shared is not None and min(shared, len(prompt) - 1) > best:
                 best_slot, best = slot, min(shared, len(prompt) - 1)
         return best_slot, best
 
@@ -135,7 +154,7 @@ class LlamaBatch:
         self._publish()
 
     def _publish(self) -> None:
-        self.kept = tuple(tuple(self.tokens[slot]) for slot in self._retained)
+        self.kept = tuple(Kept(self.tokens[slot], self._prompt_len[slot]) for slot in self._retained)
 
     def forget_conversations(self) -> None:
         """Drop every retained conversation (the warm prefix stays)."""

@@ -130,7 +130,7 @@ class LlamaCppEngine(ScheduledEngine):
         ids = self.tokenizer(text, add_special_tokens=False).input_ids
         if self.batch is None or not self.batch.kept:
             return ids
-        return splice(self.tokenizer, text, ids, self.batch.kept, floor=len(self.batch.prefix_tokens))
+        return splice(self.tokenizer, text, ids, self.batch.kept)
 
     def _warm_up(self) -> None:
         system = warm_system_prompt(self.config.warm_prompt)

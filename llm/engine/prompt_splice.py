@@ -15,25 +15,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from llm.engine.llamacpp_batch import common_prefix
-
-
-def _same_prefix(a: str, b: str) -> int:
-    """The length of the longest common prefix of ``a`` and ``b`` (slices compared in C, log n times)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[:middle] == b[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
+from llm.engine.llamacpp_batch import Kept, common_prefix, continues
 
 
 def matched_end(decoded: str, text: str) -> int | None:
     """Where ``decoded`` ends in ``text`` if it begins ``text`` but for whitespace, else ``None``.
     A ``decoded`` that ends in whitespace also takes the whitespace that follows in ``text``."""
-    i = j = _same_prefix(decoded, text)
+    i = j = common_prefix(decoded, text)
     while i < len(decoded):
         if decoded[i].isspace():
             i += 1
@@ -66,25 +54,19 @@ def text_prefix_tokens(decode: Callable[[list[int]], str], cached: list[int], te
     return low, end
 
 
-def splice(tokenizer: Any, text: str, ids: list[int], kept: Iterable[tuple[int, ...]], floor: int) -> list[int]:
-    """``ids`` (``text``'s own tokens), or a split of ``text`` that starts with more of a kept sequence's
-    tokens. Only sequences sharing more than ``floor`` tokens with ``ids`` (more than the warm system
-    prompt: the same conversation) are tried."""
+def splice(tokenizer: Any, text: str, ids: list[int], kept: Iterable[Kept]) -> list[int]:
+    """``ids`` (``text``'s own tokens), or a split of ``text`` that starts with more of a kept
+    conversation's tokens. Only the conversations ``ids`` continues are tried (``continues``)."""
 
     def decode(tokens: list[int]) -> str:
         return tokenizer.decode(tokens, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
-    best, best_ids = common_prefix_with_any(ids, kept), ids
-    for cached in kept:
-        shared = common_prefix(list(cached), ids)
-        if shared <= floor or shared >= len(cached):
+    shared = [(conversation.tokens, continues(conversation, ids)) for conversation in kept]
+    best, best_ids = max((n for _, n in shared if n is not None), default=0), ids
+    for tokens, n in shared:
+        if n is None or n >= len(tokens):
             continue
-        matched, end = text_prefix_tokens(decode, list(cached), text, shared)
-        if matched <= max(shared, best):
-            continue
-        best, best_ids = matched, list(cached[:matched]) + tokenizer(text[end:], add_special_tokens=False).input_ids
+        matched, end = text_prefix_tokens(decode, tokens, text, n)
+        if matched > best:
+            best, best_ids = matched, tokens[:matched] + tokenizer(text[end:], add_special_tokens=False).input_ids
     return best_ids
-
-
-def common_prefix_with_any(ids: list[int], kept: Iterable[tuple[int, ...]]) -> int:
-    return max((common_prefix(list(cached), ids) for cached in kept), default=0)
