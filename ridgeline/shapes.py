@@ -12,6 +12,9 @@ regex featurizer and entity extractor, and need no flags.
   domain ending in two or more letters), not inside a longer address. ``email_pattern(at)``
   builds the same rule with another spelling of ``@``: ``EMAIL_OR_URL_ENCODED`` also finds
   ``anna%40example.com`` as URLs and access logs write it.
+- ``SKU``: a product of the catalog: ``RO-`` then exactly five digits (``RO-10234``), upper case,
+  one dash, nothing else: unlike an order number (``RG``) and too short for a phone or card number,
+  so log masking and the fine-tuning data's redaction leave it (and prices) as they are.
 - Card numbers: ``luhn_ok``, the check payment card numbers pass.
 """
 
@@ -21,6 +24,8 @@ import re
 
 ORDER_ID = r"(?<![\w-])[Rr][Gg][\s_-]*(\d{5})(?!\w)"
 ORDER_ID_PREFIX = "RG-"
+
+SKU = r"(?<![\w-])RO-\d{5}(?![\w-])"
 
 # A whole value that is one order id, as a user types it into the form ("#RG 10421 ").
 _WHOLE_ORDER_ID = re.compile(rf"\s*#?\s*{ORDER_ID}\s*")
