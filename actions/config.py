@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from ridgeline.paths import CATALOG_FILE as DEFAULT_CATALOG_FILE
 from ridgeline.paths import REPO_ROOT
 from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
 from ridgeline.settings import Allowlist, ConfigError, env_number, renamed
@@ -37,6 +38,7 @@ VARIABLE_OF = {
     "llm_max_tokens": "ACTIONS_LLM_MAX_TOKENS",
     "llm_temperature": "ACTIONS_LLM_TEMPERATURE",
     "history_turns": "ACTIONS_LLM_HISTORY_TURNS",
+    "llm_sources": "ACTIONS_LLM_SOURCES",
     "max_user_chars": "MAX_USER_CHARS",
     "max_reply_chars": "MAX_REPLY_CHARS",
     "prompt_canary": "PROMPT_CANARY",
@@ -44,6 +46,8 @@ VARIABLE_OF = {
     "orders_db_url": "ORDERS_DB_URL",
     "orders_seed_sample": "ORDERS_SEED_SAMPLE",
     "store_facts_path": "STORE_FACTS_PATH",
+    "catalog_path": "CATALOG_PATH",
+    "catalog_refresh_s": "CATALOG_REFRESH_S",
     "action_server_token": "ACTION_SERVER_TOKEN",
     "max_request_bytes": "ACTION_SERVER_MAX_REQUEST_BYTES",
 }
@@ -80,6 +84,8 @@ class ActionServerConfig:
     llm_max_tokens: int = 100
     llm_temperature: float = 0.7
     history_turns: int = 8
+    # Catalog products given to the LLM with each visitor message (numbered sources); 0: none.
+    llm_sources: int = 3
     max_user_chars: int = 2000
     max_reply_chars: int = 1200
     prompt_canary: str | None = field(default=None, repr=False)
@@ -87,6 +93,9 @@ class ActionServerConfig:
     orders_db_url: str = DEFAULT_ORDERS_DB_URL
     orders_seed_sample: bool = True
     store_facts_path: Path = DEFAULT_STORE_FACTS
+    # The catalog CSV, loaded into the store database; checked for changes this often (prices, stock).
+    catalog_path: Path = DEFAULT_CATALOG_FILE
+    catalog_refresh_s: float = 60.0
     # Rasa sends it as "Authorization: Bearer <token>"; unset, the action server answers anyone.
     action_server_token: str | None = field(default=None, repr=False)
     max_request_bytes: int = 16 * 1024 * 1024
@@ -114,6 +123,10 @@ class ActionServerConfig:
         for name in ("llm_max_tokens", "history_turns", "max_user_chars", "max_reply_chars", "max_request_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{VARIABLE_OF[name]} must be a positive whole number.")
+        if not 0 <= self.llm_sources <= 10:
+            raise ConfigError(f"{VARIABLE_OF['llm_sources']}={self.llm_sources} must be 0 (no sources) to 10.")
+        if self.catalog_refresh_s < 0:
+            raise ConfigError(f"{VARIABLE_OF['catalog_refresh_s']} must be 0 (check on every search) or more seconds.")
         if not 0 <= self.llm_temperature <= 2:
             raise ConfigError(f"{VARIABLE_OF['llm_temperature']} must be between 0 and 2.")
 
@@ -156,6 +169,7 @@ def from_env(env: Mapping[str, str] | None = None) -> ActionServerConfig:
         llm_max_tokens=number("llm_max_tokens", int),
         llm_temperature=number("llm_temperature", float),
         history_turns=number("history_turns", int),
+        llm_sources=number("llm_sources", int),
         max_user_chars=number("max_user_chars", int),
         max_reply_chars=number("max_reply_chars", int),
         prompt_canary=text("prompt_canary"),
@@ -165,6 +179,8 @@ def from_env(env: Mapping[str, str] | None = None) -> ActionServerConfig:
         orders_db_url=text("orders_db_url") or defaults.orders_db_url,
         orders_seed_sample=_flag(env, VARIABLE_OF["orders_seed_sample"], defaults.orders_seed_sample),
         store_facts_path=Path(text("store_facts_path") or defaults.store_facts_path),
+        catalog_path=Path(text("catalog_path") or defaults.catalog_path),
+        catalog_refresh_s=number("catalog_refresh_s", float),
         action_server_token=text("action_server_token"),
         max_request_bytes=number("max_request_bytes", int),
     )

@@ -1,7 +1,7 @@
-"""The orders database: an SQLAlchemy model, sample data and the look-up the order form uses.
+"""The orders table: an SQLAlchemy model, sample data and the look-up the order form uses.
 
-``ORDERS_DB_URL`` selects the database (SQLite file by default,
-``postgresql+psycopg://user:pass@host/db`` in production).
+The table lives in the store database (``actions.db``: ``ORDERS_DB_URL``, migrations) next to
+the catalog's.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from enum import Enum
 from pathlib import Path
 
 import yaml
-from sqlalchemy import Date, String, create_engine, func, select
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Date, String, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from actions.db import Base, open_database
 from ridgeline.shapes import canonical_order_id, is_email
 
 logger = logging.getLogger(__name__)
@@ -30,10 +31,6 @@ class OrderStatus(str, Enum):
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
     RETURNED = "returned"
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class Order(Base):
@@ -60,22 +57,14 @@ def normalize_email(text: str) -> str | None:
     return value if is_email(value) else None
 
 
-def _ensure_sqlite_folder(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-
-
 def load_sample_orders(path: Path = SAMPLE_ORDERS_FILE) -> list[Order]:
     rows = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [Order(**row) for row in rows]
 
 
 def connect(url: str, *, seed_sample: bool) -> Engine:
-    """Open the database, create the table if needed, and seed sample orders into an empty one."""
-    _ensure_sqlite_folder(url)
-    engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    """Open the store database (migrated to the newest schema) and seed sample orders into an empty one."""
+    engine = open_database(url)
     if seed_sample:
         with Session(engine) as session, session.begin():
             if session.scalar(select(func.count()).select_from(Order)) == 0:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from ridgeline.catalog import Product, with_sources
 from ridgeline.knowledge import StoreKnowledge
+
+# (a user message, the user message before it or None) -> the catalog products to give with it
+SourcesFor = Callable[[str, "str | None"], Sequence[Product]]
 
 TRUNCATION_NOTE = " [message shortened]"
 
@@ -33,32 +37,41 @@ def conversation_turns(events: Iterable[Mapping[str, Any]]) -> list[dict[str, st
     return turns
 
 
-def _merge_and_trim(turns: list[dict[str, str]], max_messages: int) -> list[dict[str, str]]:
-    """Keep at most the last ``max_messages`` messages, alternating roles and starting with the user.
-
-    Consecutive messages of one role are joined (Rasa often sends two bot
-    messages in a row); several chat templates (Llama, Gemma) reject
-    non-alternating roles or a conversation that opens with the assistant.
-
-    The oldest messages go in blocks of ``max_messages // 2``, not one turn at a
-    time, so the model sees between half and all of ``max_messages`` and the
-    start of the history moves every few turns only: until it moves, each turn's
-    prompt begins with the previous turn's, and the LLM service computes only
-    the new messages (its cache keeps each conversation's last turn).
-    """
+def _merge(turns: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Consecutive messages of one role joined (Rasa often sends two bot messages in a row);
+    several chat templates (Llama, Gemma) reject non-alternating roles."""
     merged: list[dict[str, str]] = []
     for turn in turns:
         if merged and merged[-1]["role"] == turn["role"]:
             merged[-1] = {"role": turn["role"], "content": merged[-1]["content"] + "\n" + turn["content"]}
         else:
             merged.append(dict(turn))
+    return merged
+
+
+def _window_start(merged: list[dict[str, str]], max_messages: int) -> int:
+    """Where the recent history starts: at most ``max_messages`` messages, starting with the user.
+
+    The oldest messages go in blocks of ``max_messages // 2``, not one turn at a
+    time, so the model sees between half and all of ``max_messages`` and the
+    start of the history moves every few turns only: until it moves, each turn's
+    prompt begins with the previous turn's, and the LLM service computes only
+    the new messages (its cache keeps each conversation's last turn). Several
+    chat templates reject a conversation that opens with the assistant.
+    """
+    start = 0
     if len(merged) > max_messages:
         block = max(1, max_messages // 2)
         excess = len(merged) - max_messages
-        merged = merged[-(-excess // block) * block:]  # drop the fewest whole blocks that leave max_messages
-    while merged and merged[0]["role"] != "user":
-        merged.pop(0)
-    return merged
+        start = -(-excess // block) * block  # drop the fewest whole blocks that leave max_messages
+    while start < len(merged) and merged[start]["role"] != "user":
+        start += 1
+    return start
+
+
+def _merge_and_trim(turns: list[dict[str, str]], max_messages: int) -> list[dict[str, str]]:
+    merged = _merge(turns)
+    return merged[_window_start(merged, max_messages):]
 
 
 def truncate(text: str, max_chars: int) -> str:
@@ -75,20 +88,33 @@ def build_messages(
     history_turns: int,
     max_user_chars: int,
     canary: str | None = None,
+    sources_for: SourcesFor | None = None,
 ) -> list[dict[str, str]]:
     """System message (persona, store facts, known slots) plus the recent conversation.
 
     User text only ever appears in ``user`` messages, never in the system message.
     A ``canary`` (a secret string) is written into the system message so that
     a reply that leaks the prompt can be caught (see ``reply_guard``).
+    With ``sources_for``, each user message carries the catalog products found for it (and the
+    user message before it, in the whole session, so the same history always gives the same
+    text): ``ridgeline.catalog.with_sources``, after the shared system prompt, so the LLM
+    service's caches of the system prompt and of the conversation's earlier turns still hold.
     Raises ``ValueError`` when the conversation has no user message to answer.
     """
-    turns = _merge_and_trim(conversation_turns(events), history_turns)
+    merged = _merge(conversation_turns(events))
+    start = _window_start(merged, history_turns)
+    turns = merged[start:]
     if not turns or turns[-1]["role"] != "user":
         raise ValueError("the conversation has no user message to answer")
+    previous_user: str | None = None
+    for turn in merged[:start]:
+        if turn["role"] == "user":
+            previous_user = truncate(turn["content"], max_user_chars)
     for turn in turns:
         if turn["role"] == "user":
-            turn["content"] = truncate(turn["content"], max_user_chars)
+            text = truncate(turn["content"], max_user_chars)
+            turn["content"] = with_sources(text, list(sources_for(text, previous_user))) if sources_for else text
+            previous_user = text
 
     system = knowledge.system_prompt()
     if canary:

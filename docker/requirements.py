@@ -17,9 +17,9 @@ import tomllib
 from pathlib import Path
 
 # The action server needs neither torch nor transformers; leaving them out saves ~1 GB.
-ACTIONS = {"rasa-sdk", "httpx", "sqlalchemy", "psycopg", "pyyaml"}
+ACTIONS = {"rasa-sdk", "httpx", "sqlalchemy", "alembic", "bm25s", "psycopg", "pyyaml"}
 # The LLM service: torch and transformers, plus sanic (brought by rasa-sdk) and prometheus-client.
-LLM_EXCLUDE = {"httpx", "sqlalchemy", "psycopg"}
+LLM_EXCLUDE = {"httpx", "sqlalchemy", "alembic", "bm25s", "psycopg"}
 # Each LLM image and the pyproject extra it adds: the CUDA image bitsandbytes, the CPU image llama.cpp
 # (llama-cpp-python, built from its sdist by docker/llm.Dockerfile) and the GGUF converter's libraries.
 LLM_IMAGES = {"llm": None, "llm-gpu": "gpu", "llm-cpu": "cpu"}

@@ -47,17 +47,47 @@ ENTITY_PATTERNS: dict[str, str] = {
     # 1.5 kg, 900 g, 2 kilos, 800 grams
     "weight": r"" + _NUMBER + r"\s?(?:kg|kgs|kilos?|kilograms?|g|grams?|gr)(?![a-z])",
     # 40 litres, 30l, 65 liter
-    "volume": r"" + _NUMBER + r"\s?(?:l|ltr|litres?|liters?)(?![a-z])",
+    "volume": r"" + _NUMBER + r"\+?\s?(?:l|ltr|litres?|liters?)(?![a-z])",
 }
 
 _COMPILED = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in ENTITY_PATTERNS.items()}
-_WATERPROOF = re.compile(r"(\d[\d,]*)\s?mm(?![a-z])", re.IGNORECASE)
-_IN_STOCK = re.compile(r"\b(?:in stock|available (?:now|today|to buy)|can ship (?:now|today)|not sold out)\b",
-                       re.IGNORECASE)
+# 20,000 mm, 10000mm, a 10k rating, 10k hydrostatic head
+_WATERPROOF = re.compile(r"(\d[\d,]*)\s?mm(?![a-z])|(\d+)\s?k\b(?=[^.?!]{0,20}(?:rating|mm|head|hh|waterproof))",
+                         re.IGNORECASE)
+IN_STOCK = re.compile(r"\b(?:in stock|available (?:now|today|to buy)|(?:can |to )?(?:order|buy|ship) (?:it |them )?"
+                       r"(?:now|today)|ships? (?:now|today)|not sold out|not back-?ordered)\b", re.IGNORECASE)
+_FREEZING = re.compile(r"\b(?:freezing|zero degrees)\b", re.IGNORECASE)
 _AT_LEAST = re.compile(r"(?:at least|min(?:imum)?|over|above|more than|bigger than|larger than|\+)\s*$",
                        re.IGNORECASE)
 _AT_MOST = re.compile(r"(?:under|below|less than|at most|max(?:imum)?|up to|no more than|lighter than|"
-                      r"smaller than|cheaper than|within|budget(?: of| is)?|not over|tops)\s*$", re.IGNORECASE)
+                      r"smaller than|cheaper than|within|budget(?: of| is)?|not over|nothing over|"
+                      r"not more than|tops)\s*$", re.IGNORECASE)
+# after the number: "2 litres or more", "40+ l", "£200 max", "1 kg or less"
+_AT_LEAST_AFTER = re.compile(r"^\s*(?:\+|or more|or bigger|or larger|plus|and up|minimum|min\b)", re.IGNORECASE)
+_AT_MOST_AFTER = re.compile(r"^\s*(?:or less|or under|or lighter|or cheaper|max\b|maximum|tops|at most)",
+                            re.IGNORECASE)
+# "30-40 litres", "60-65l", "£100-150": a range (the span matched is the upper end)
+_RANGE_BEFORE = re.compile(r"(\d+(?:[.,]\d+)?)\s?(?:-|–|to)\s?$", re.IGNORECASE)
+
+_SUFFIXES = sorted(("ations", "ation", "ings", "ing", "edly", "ed", "iers", "ier", "ies", "ers", "er", "est",
+                    "es", "ly", "s", "y", "e"), key=len, reverse=True)
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def stem(word: str) -> str:
+    """A light English stemmer, the same for the catalog and the question: "tents" finds "tent",
+    "hiking" finds "hike", "purifier" finds "purify". Crude, but crude the same way on both sides."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case stemmed words: what the search compares."""
+    return [stem(t) for t in _TOKEN.findall(text.lower())]
 
 
 @dataclass(frozen=True)
@@ -119,16 +149,34 @@ class Constraints:
         return cls(**{k: v for k, v in (limits or {}).items() if k in known})
 
 
+def category_words(category_name: str) -> set[str]:
+    category = CATEGORIES[category_name]
+    return {category.name.replace("_", " "), category.label, category.plural, *category.synonyms}
+
+
+# Where one thing asked for ends: "backpacking stove | under 100 g", "ice axe | for winter walking".
+PHRASE_END = re.compile(r"[,.;:!?()/+]|\b(?:for|with|to|that|which|under|below|in|on|at|from|and|or|so|but|"
+                        r"because|if|when|than|of)\b", re.IGNORECASE)
+
+
 def find_category(text: str) -> str | None:
-    """The category a text names (its longest matching word, so "sleeping bag" beats "bag")."""
-    lowered = text.lower()
-    best: tuple[int, str] | None = None
-    for category in CATEGORIES.values():
-        for word in {category.name.replace("_", " "), category.label, category.plural, *category.synonyms}:
-            if re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", lowered):
-                if best is None or len(word) > best[0]:
-                    best = (len(word), category.name)
-    return best[1] if best else None
+    """The category a text names, compared word by word after stemming ("air mattresses" finds
+    "air mattress"). In the first phrase that names one, the last name wins, as English puts the
+    thing after the words describing it ("backpacking stove" is a stove), and of names ending
+    on the same word the longest ("sleeping bag", not "bag")."""
+    for phrase in PHRASE_END.split(text):
+        said = tokens(phrase)
+        best: tuple[int, int, str] | None = None
+        for name in CATEGORIES:
+            for word in category_words(name):
+                wanted = tokens(word)
+                for start in range(len(said) - len(wanted) + 1):
+                    if wanted and said[start:start + len(wanted)] == wanted:
+                        key = (start + len(wanted), len(wanted), name)
+                        best = key if best is None or key[:2] > best[:2] else best
+        if best:
+            return best[2]
+    return None
 
 
 def find_brand(text: str, brands: Iterable[str]) -> str | None:
@@ -139,14 +187,24 @@ def find_brand(text: str, brands: Iterable[str]) -> str | None:
     return None
 
 
+_NUMBER_WORDS = {
+    "a hundred": "100", "one hundred": "100", "two hundred": "200", "three hundred": "300", "fifty": "50",
+    "forty": "40", "thirty": "30", "twenty": "20", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
+    "a kilo": "1 kilo", "a kg": "1 kg", "a litre": "1 litre", "a liter": "1 liter", "half a kilo": "500 g",
+}
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True)) + r")\b",
+                          re.IGNORECASE)
+
+
 def parse_constraints(text: str, *, brands: Iterable[str] = (), category: str | None = None) -> Constraints:
     """The limits a visitor's message states. ``category`` (e.g. Rasa's entity) wins over the text's."""
+    text = _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(0).lower()], text)  # "under fifty pounds"
     values: dict[str, object] = {
         "category": category if category in CATEGORIES else find_category(text),
         "brand": find_brand(text, brands),
     }
     for match in _COMPILED["max_price"].finditer(text):
-        if _before(text, match, _AT_LEAST):
+        if _before(text, match, _AT_LEAST) and not _before(text, match, _AT_MOST):
             continue  # "over £100": a floor on price is not a limit this search keeps
         amount = _amount(match.group(0))
         currency = "EUR" if re.search(r"€|eur", match.group(0), re.IGNORECASE) else "GBP"
@@ -160,29 +218,39 @@ def parse_constraints(text: str, *, brands: Iterable[str] = (), category: str | 
     temperature = _COMPILED["temperature"].search(text)
     if temperature:
         values["max_temp_comfort_c"] = _temperature(temperature.group(0))
+    elif _FREEZING.search(text):
+        values["max_temp_comfort_c"] = 0.0
     weight = _COMPILED["weight"].search(text)
-    if weight:
+    if weight and not _after(text, weight, _AT_LEAST_AFTER):
         grams = _amount(weight.group(0)) * (1000 if re.search(r"k", weight.group(0), re.I) else 1)
         values["max_weight_g"] = grams
     volume = _COMPILED["volume"].search(text)
     if volume:
         litres = _amount(volume.group(0))
-        if _before(text, volume, _AT_LEAST):
+        low = _RANGE_BEFORE.search(text[:volume.start()])
+        if low:
+            values["min_volume_l"], values["max_volume_l"] = _amount(low.group(1)), litres
+        elif _before(text, volume, _AT_LEAST) or _after(text, volume, _AT_LEAST_AFTER) or "+" in volume.group(0):
             values["min_volume_l"] = litres
-        elif _before(text, volume, _AT_MOST):
+        elif _before(text, volume, _AT_MOST) or _after(text, volume, _AT_MOST_AFTER):
             values["max_volume_l"] = litres
         else:  # "a 40 litre pack": about that size
             values["min_volume_l"], values["max_volume_l"] = round(litres * 0.8, 1), round(litres * 1.2, 1)
     waterproof = _WATERPROOF.search(text)
     if waterproof:
-        values["min_waterproof_mm"] = int(waterproof.group(1).replace(",", ""))
-    if _IN_STOCK.search(text):
+        values["min_waterproof_mm"] = (int(waterproof.group(1).replace(",", "")) if waterproof.group(1)
+                                       else int(waterproof.group(2)) * 1000)
+    if IN_STOCK.search(text):
         values["in_stock"] = True
     return Constraints(**{k: v for k, v in values.items() if v is not None})
 
 
 def _before(text: str, match: re.Match, words: re.Pattern) -> bool:
     return words.search(text[max(0, match.start() - 24):match.start()]) is not None
+
+
+def _after(text: str, match: re.Match, words: re.Pattern) -> bool:
+    return words.search(text[match.end():match.end() + 16]) is not None
 
 
 def _amount(span: str) -> float:

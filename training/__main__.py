@@ -1,8 +1,11 @@
 """``python -m training <command>``: prepare data, fine-tune, evaluate and merge the assistant's model.
 
+    python -m training synthesize --output var/synth
     python -m training prepare  --input data/ sqlite:///rasa.db --output var/dataset
     python -m training sft      --model Qwen/Qwen2.5-1.5B-Instruct --data var/dataset --output var/sft
     python -m training evaluate --model Qwen/Qwen2.5-1.5B-Instruct --adapter var/sft --data var/dataset
+    python -m training evaluate --grounding --model Qwen/Qwen2.5-1.5B-Instruct --adapter var/sft \\
+                                --data var/synth/validation.jsonl
     python -m training merge    --model Qwen/Qwen2.5-1.5B-Instruct --adapter var/sft --output models/ridgeline
 
 Every command takes ``--help`` and ``--config FILE.yaml`` (flags override the file).
@@ -17,16 +20,18 @@ import sys
 from typing import Sequence
 
 COMMANDS = {
+    "synthesize": ("training.synthesize", "the catalog and store facts -> grounded train/validation conversations"),
     "prepare": ("training.prepare", "conversations (files, tracker store) -> train/validation JSONL"),
     "sft": ("training.sft", "supervised fine-tuning (LoRA, QLoRA or full), loss on assistant tokens"),
-    "evaluate": ("training.evaluate", "validation loss, perplexity and sample replies, base vs fine-tuned"),
+    "evaluate": ("training.evaluate", "validation loss, perplexity and sample replies, base vs fine-tuned; "
+                 "--grounding: cited, invented and declined replies"),
     "merge": ("training.merge", "merge an adapter into its base model; a folder the LLM service serves"),
 }
 
 
 def usage() -> str:
     lines = ["usage: python -m training <command> [--help] [--config FILE.yaml] [flags]", "", "commands:"]
-    lines += [f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 
 

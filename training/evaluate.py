@@ -2,6 +2,8 @@
 
     python -m training evaluate --model Qwen/Qwen2.5-1.5B-Instruct --adapter var/sft --data var/dataset
     python -m training evaluate --model models/ridgeline --data var/dataset     # a merged model alone
+    python -m training evaluate --grounding --model Qwen/Qwen2.5-1.5B-Instruct --adapter var/sft \\
+        --data var/synth/validation.jsonl     # cited, invented and declined replies (see --grounding --help)
 
 The loss is the mean negative log-likelihood of the assistant's tokens only
 (the same tokens ``sft`` trains on) and the perplexity is its exponential.
@@ -9,6 +11,12 @@ With ``--adapter`` the same loaded model is measured with the adapter switched
 off (the base) and on (fine-tuned). Replies are generated greedily for the
 last user turn of the first ``--generations`` conversations. Writes
 ``report.json`` and ``report.md`` to ``--output`` (default ``ADAPTER/eval``).
+
+``--grounding`` scores the replies instead of the loss, on conversations written by ``synthesize``:
+for the last user message of each, the reply is generated and checked with the rule the action
+server applies (``ridgeline.grounding``): does it cite a source SKU, name a price, SKU or product
+that is not in its sources or the store facts, and decline when the answer is not in the sources.
+Writes ``grounding.json`` and ``grounding.md`` next to the loss report.
 """
 
 from __future__ import annotations
@@ -18,12 +26,19 @@ import copy
 import json
 import logging
 import math
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from ridgeline import knowledge
+from ridgeline.catalog import Product, read_catalog
+from ridgeline.grounding import check_grounding, cites_source, is_decline, sources_in
+from ridgeline.paths import CATALOG_FILE, STORE_FACTS
+from ridgeline.settings import parse_enum
 from training.chat_data import read_conversations, tokenize_conversation
-from training.config import ConfigError, EvaluateArgs, run_command
+from training.config import ConfigError, Dtype, EvaluateArgs, Quantization, _positive, run_command
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +190,247 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+
+
+# --- --grounding: do the replies cite, invent or decline? ----------------------------------------------------
+
+GROUNDING_JSON = "grounding.json"
+GROUNDING_MD = "grounding.md"
+GROUNDING_FLAG = "--grounding"
+
+
+@dataclass
+class GroundingArgs:
+    """``python -m training evaluate --grounding``: how often replies cite a source, invent a fact, decline."""
+
+    model: str = field(metadata={"help": "Base model (hub id or directory), or a merged model directory."})
+    data: str = field(metadata={"help": "validation.jsonl written by `python -m training synthesize` (or its "
+                                "folder): each conversation's last user message is answered."})
+    adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder written by `sft`; the report "
+                                                          "then compares base and fine-tuned."})
+    output: str | None = field(default=None, metadata={"help": "Folder for grounding.md and grounding.json "
+                                                        "(default: ADAPTER/eval, or MODEL/eval for a local model)."})
+    catalog: str = field(default=str(CATALOG_FILE), metadata={"help": "The catalog the data was synthesized from."})
+    store_facts: str = field(default=str(STORE_FACTS), metadata={"help": "The store facts file (store name and "
+                                                                 "support email of a decline)."})
+    limit: int | None = field(default=None, metadata={"help": "Answer at most N conversations."})
+    max_new_tokens: int = field(default=160, metadata={"help": "Longest generated reply (greedy decoding)."})
+    quantization: Quantization = field(
+        default=Quantization.NONE, metadata={"help": "Load the base weights in none, int8 or nf4 (as served)."}
+    )
+    dtype: Dtype = field(default=Dtype.AUTO, metadata={"help": "auto, float32, bfloat16 or float16."})
+
+    def __post_init__(self) -> None:
+        self.quantization = parse_enum(Quantization, self.quantization, "--quantization")
+        self.dtype = parse_enum(Dtype, self.dtype, "--dtype")
+        if self.limit is not None:
+            _positive(self.limit, "--limit")
+        _positive(self.max_new_tokens, "--max-new-tokens")
+        if Path(self.data).is_dir():
+            self.data = str(Path(self.data) / "validation.jsonl")
+        if not Path(self.data).is_file():
+            raise ConfigError(f"--data {self.data}: no such file; run `python -m training synthesize --output DIR` "
+                              "and pass DIR/validation.jsonl.")
+        if self.output is None:
+            if self.adapter:
+                self.output = str(Path(self.adapter) / "eval")
+            elif Path(self.model).is_dir():
+                self.output = str(Path(self.model) / "eval")
+            else:
+                raise ConfigError("--output is needed when --model is a hub id and there is no --adapter.")
+
+
+@dataclass(frozen=True)
+class GroundingCase:
+    """One question to answer: the conversation up to it, its sources, the reference reply, whether its
+    answer is in the sources (the reference does not decline), and every source the prompt holds (the
+    earlier turns' too: a reply may name what the model was shown)."""
+
+    messages: list[dict[str, str]]
+    sources: list[Product]
+    reference: str
+    answerable: bool
+    shown: list[Product]
+
+
+def grounding_cases(path: str | Path, catalog: Sequence[Product], store: knowledge.StoreKnowledge,
+                    limit: int | None = None) -> list[GroundingCase]:
+    """The cases of a synthesized file; ``ValueError`` naming the line for one the catalog cannot read."""
+    conversations = read_conversations(path)[:limit]
+    cases = []
+    for number, (messages, reference) in enumerate(generation_prompts(conversations, len(conversations)), 1):
+        try:
+            turns = [sources_in(m["content"], catalog) for m in reversed(messages) if m["role"] == "user"]
+        except KeyError as exc:
+            raise ValueError(f"{path}: conversation {number}: source {exc.args[0]}; pass the --catalog the data "
+                             "was synthesized from") from None
+        declined = is_decline(reference, catalog, store.store["support_email"], store.store_name)
+        shown = list(dict.fromkeys(product for sources in turns for product in sources))
+        cases.append(GroundingCase(messages, turns[0], reference, answerable=not declined, shown=shown))
+    if not cases:
+        raise ValueError(f"{path} holds no conversations; run `python -m training synthesize`.")
+    return cases
+
+
+def score_grounding(cases: Sequence[GroundingCase], replies: Sequence[str], catalog: Sequence[Product],
+                    store: knowledge.StoreKnowledge) -> dict:
+    """The figures for one model's ``replies`` (one per case, in order), each a share of the replies:
+
+    - ``cites_source``: names a SKU of its sources;
+    - ``invented_price``: names a price that is neither a source's nor in the system prompt or the question;
+    - ``invented_sku_or_product``: names a SKU or a product that is not a source;
+      (for these two, the sources are every product the prompt shows, the earlier turns' included)
+    - ``grounded``: invents nothing (``check_grounding(...).ok``);
+    - ``decline_accuracy``: of the questions whose answer is absent, the share declined (``is_decline``);
+    - ``false_declines``: of the questions the sources answer, the share declined anyway.
+    """
+    if len(replies) != len(cases):
+        raise ValueError(f"{len(replies)} replies for {len(cases)} questions")
+    email, store_name = store.store["support_email"], store.store_name
+    rows = []
+    for case, reply in zip(cases, replies):
+        question = case.messages[-1]["content"]
+        verdict = check_grounding(reply, case.shown, catalog, allowed_text=f"{case.messages[0]['content']}\n"
+                                  f"{question}", store_name=store_name)
+        rows.append({"cites_source": cites_source(reply, case.sources),
+                     "invented_price": bool(verdict.invented_prices),
+                     "invented_sku_or_product": bool(verdict.invented_skus or verdict.invented_products),
+                     "grounded": verdict.ok, "declined": is_decline(reply, catalog, email, store_name),
+                     "answerable": case.answerable, "reason": verdict.reason})
+    absent = [row for row in rows if not row["answerable"]]
+    present = [row for row in rows if row["answerable"]]
+    figures: dict[str, Any] = {"replies": len(rows), "answerable": len(present), "absent": len(absent)}
+    for key in ("cites_source", "invented_price", "invented_sku_or_product", "grounded"):
+        figures[key] = _share(rows, key)
+    figures["decline_accuracy"] = _share(absent, "declined")
+    figures["false_declines"] = _share(present, "declined")
+    return {"figures": figures, "replies": rows}
+
+
+def _share(rows: list[dict], key: str) -> float | None:
+    return round(sum(bool(row[key]) for row in rows) / len(rows), 4) if rows else None
+
+
+def grounding_report(args: GroundingArgs, generate: Callable[[list[dict[str, str]]], str] | None = None) -> dict:
+    """Answer every case with the model (and the base too, with ``--adapter``), score, write the report.
+
+    ``generate`` (messages -> reply) replaces the model, for tests and for replies from elsewhere.
+    """
+    try:
+        store = knowledge.load(Path(args.store_facts))
+    except knowledge.KnowledgeError as exc:
+        raise ConfigError(f"--store-facts: {exc}") from None
+    catalog = read_catalog(args.catalog)
+    cases = grounding_cases(args.data, catalog, store, args.limit)
+    started = time.perf_counter()
+    replies: dict[str, list[str]] = {}
+    if generate is not None:
+        replies["model"] = [generate(case.messages) for case in cases]
+    else:
+        from transformers.utils import logging as transformers_logging
+
+        from training.modeling import load_model
+
+        transformers_logging.disable_progress_bar()
+        model, tokenizer = load_model(args.model, args.dtype, args.quantization, args.adapter)
+        variants = ({"base": model.disable_adapter(), "fine_tuned": contextlib.nullcontext()} if args.adapter
+                    else {"model": contextlib.nullcontext()})
+        for name, context in variants.items():
+            with context:
+                replies[name] = [generate_reply(model, tokenizer, case.messages, args.max_new_tokens)
+                                 for case in cases]
+    scores = {name: score_grounding(cases, texts, catalog, store) for name, texts in replies.items()}
+    report = {
+        "model": args.model,
+        "adapter": args.adapter,
+        "data": str(args.data),
+        "catalog": str(args.catalog),
+        "conversations": len(cases),
+        "results": {name: score["figures"] for name, score in scores.items()},
+        "generations": [
+            {"question": case.messages[-1]["content"], "reference": case.reference, "answerable": case.answerable,
+             **{name: {"reply": replies[name][i], **scores[name]["replies"][i]} for name in replies}}
+            for i, case in enumerate(cases)
+        ],
+        "settings": {"max_new_tokens": args.max_new_tokens, "decoding": "greedy",
+                     "quantization": args.quantization.value, "dtype": args.dtype.value},
+        "runtime_s": round(time.perf_counter() - started, 2),
+    }
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / GROUNDING_JSON).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (output / GROUNDING_MD).write_text(render_grounding_markdown(report), encoding="utf-8")
+    return report
+
+
+_GROUNDING_ROWS = (
+    ("cites_source", "cites a source SKU"), ("invented_price", "names a price not in the sources or facts"),
+    ("invented_sku_or_product", "names an invented SKU or product"), ("grounded", "invents nothing"),
+    ("decline_accuracy", "declines when the answer is absent"), ("false_declines", "declines an answerable question"),
+)
+
+
+def grounding_table(report: dict) -> list[str]:
+    names = list(report["results"])
+    lines = ["| share of replies that | " + " | ".join(_TITLES[n] for n in names) + " |",
+             "| --- |" + " ---: |" * len(names)]
+    for key, title in _GROUNDING_ROWS:
+        cells = [report["results"][n][key] for n in names]
+        lines.append(f"| {title} | " + " | ".join("n/a" if c is None else f"{c:.2f}" for c in cells) + " |")
+    return lines
+
+
+def render_grounding_markdown(report: dict) -> str:
+    names = list(report["results"])
+    first = report["results"][names[0]]
+    lines = [
+        f"# Grounding: {report['model']}" + (f" + {report['adapter']}" if report["adapter"] else ""),
+        "",
+        f"{report['conversations']} questions from `{report['data']}` ({first['answerable']} answered by their "
+        f"sources, {first['absent']} not), one greedy reply each, checked with `ridgeline.grounding`.",
+        "",
+        *grounding_table(report),
+        "",
+        "## Replies",
+    ]
+    for index, sample in enumerate(report["generations"], start=1):
+        lines += ["", f"### {index}", "", f"> {_one_line(sample['question'].split(chr(10))[0])}", "",
+                  f"- **reference:** {_one_line(sample['reference'])}"]
+        lines += [f"- **{_TITLES[n]}:** {_one_line(sample[n]['reply']) or '(empty)'} ({sample[n]['reason']})"
+                  for n in names]
+    return "\n".join(lines) + "\n"
+
+
+def main_grounding(argv: Sequence[str]) -> int:
+    description = GroundingArgs.__doc__ + " See the module's description: python -m training evaluate --help."
+
+    def work(args: GroundingArgs) -> dict | None:
+        try:
+            return grounding_report(args)
+        except ConfigError:
+            raise
+        except ValueError as exc:  # bad input data (CatalogError included): exit 1
+            print(f"error: {exc}", file=sys.stderr)
+            return None
+
+    status, args, report = run_command(GroundingArgs, argv, "python -m training evaluate --grounding", description,
+                                       work)
+    if args is None:
+        return status
+    if report is None:
+        return 1
+    print("\n".join(grounding_table(report)))
+    print(f"Report: {Path(args.output) / GROUNDING_MD}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    status, args, report = run_command(EvaluateArgs, argv, "python -m training evaluate", __doc__.split("\n\n")[0], evaluate)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if GROUNDING_FLAG in argv:
+        return main_grounding([arg for arg in argv if arg != GROUNDING_FLAG])
+    description = (f"{__doc__.split(chr(10) * 2)[0]}\n\nWith {GROUNDING_FLAG}: how often replies cite a source, invent "
+                   f"a fact or decline; see python -m training evaluate {GROUNDING_FLAG} --help.")
+    status, args, report = run_command(EvaluateArgs, argv, "python -m training evaluate", description, evaluate)
     if args is None or report is None:
         return status
     figures = ", ".join(f"{_TITLES[name]}: loss {r['loss']:.4f}, perplexity {r['perplexity']:.2f}"

@@ -29,12 +29,16 @@ def test_reply_from_the_llm_is_uttered(fake_llm, llm_config):
     assert [m["text"] for m in dispatcher.messages] == ["A three-season tent is fine below the tree line."]
     sent = fake_llm.behaviour.requests[0]
     assert sent["messages"][0]["role"] == "system"
-    assert sent["messages"][-1] == {"role": "user", "content": "which tent for Scotland?"}
+    question = sent["messages"][-1]
+    assert question["role"] == "user"
+    assert question["content"].startswith("which tent for Scotland?\n\nProducts from our catalogue")
+    assert question["content"].count("\n[") == llm_config.llm_sources  # three numbered sources, all tents
+    assert all("(tent, " in line for line in question["content"].splitlines()[3:])
     assert sent["max_tokens"] == llm_config.llm_max_tokens
 
 
 def test_api_key_is_sent_as_bearer_token(fake_llm, tmp_path):
-    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_api_key="s3cret", llm_timeout_s=1)
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, orders_db_url=f"sqlite:///{tmp_path / 'store.db'}", llm_api_key="s3cret", llm_timeout_s=1)
     run_action(config, [user("hello there")])
     assert fake_llm.behaviour.headers[0]["Authorization"] == "Bearer s3cret"
 
@@ -78,17 +82,17 @@ def test_action_never_raises_even_on_a_broken_tracker(llm_config):
 
 
 def test_a_long_message_is_cut_before_the_prompt_and_the_user_is_told(fake_llm, tmp_path):
-    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=2, max_user_chars=50)
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, orders_db_url=f"sqlite:///{tmp_path / 'store.db'}", llm_timeout_s=2, max_user_chars=50)
     long_message = "Which tent should I buy for a week in Norway? " + "Tell me everything. " * 20
     dispatcher = run_action(config, [user(long_message)])
     assert dispatcher.messages[0] == {**dispatcher.messages[0], "response": TRUNCATED_RESPONSE, "max_chars": "50"}
     assert dispatcher.messages[1]["text"] == fake_llm.behaviour.reply
-    prompt_user_text = fake_llm.behaviour.requests[0]["messages"][-1]["content"]
+    prompt_user_text = fake_llm.behaviour.requests[0]["messages"][-1]["content"].split("\n\nProducts from")[0]
     assert prompt_user_text.startswith(long_message[:40]) and len(prompt_user_text) < 80
 
 
 def test_a_message_within_the_limit_gets_no_note(fake_llm, tmp_path):
-    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=2, max_user_chars=50)
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, orders_db_url=f"sqlite:///{tmp_path / 'store.db'}", llm_timeout_s=2, max_user_chars=50)
     dispatcher = run_action(config, [user("x" * 50)])
     assert [m.get("response") for m in dispatcher.messages] == [None]
 
@@ -122,7 +126,7 @@ STALLING_REPLY = "Layer up before you get cold. Eat something warm before bed. T
 
 
 def test_a_reply_the_deadline_overtakes_is_cut_at_its_last_whole_sentence(fake_llm, tmp_path):
-    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=2.0)
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, orders_db_url=f"sqlite:///{tmp_path / 'store.db'}", llm_timeout_s=2.0)
     fake_llm.behaviour.reply = STALLING_REPLY
     fake_llm.behaviour.stall_after_words = 13  # up to "Then", and the stream stalls before "check"
     before = outcomes()
@@ -136,7 +140,7 @@ def test_a_reply_the_deadline_overtakes_is_cut_at_its_last_whole_sentence(fake_l
 
 
 def test_the_apology_when_not_one_sentence_arrived_before_the_deadline(fake_llm, tmp_path):
-    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=1.0)
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, orders_db_url=f"sqlite:///{tmp_path / 'store.db'}", llm_timeout_s=1.0)
     fake_llm.behaviour.reply = STALLING_REPLY
     fake_llm.behaviour.stall_after_words = 4  # "Layer up before you"
     with pytest.raises(LLMTimeout):
@@ -175,3 +179,43 @@ def test_a_reply_that_max_tokens_stopped_mid_sentence_ends_at_its_last_whole_sen
 ])
 def test_whole_sentences(text, whole):
     assert whole_sentences(text) == whole
+
+
+def test_a_reply_that_invents_a_price_is_rewritten_from_the_sources(fake_llm, llm_config):
+    """A scripted model invents a price, a SKU and a product: the visitor gets the sources' facts."""
+    from ridgeline.catalog import read_catalog
+    from ridgeline.shapes import SKU
+    import re
+    catalog = {p.sku: p for p in read_catalog()}
+    before = outcomes()
+    for invented in ("The {name} is yours for £1.99.", "Try RO-99999, our best one.",
+                     "Go for the Ridgeline Summit Pro 9000."):
+        bag = next(p for p in catalog.values() if p.category == "sleeping_bag")
+        fake_llm.behaviour.reply = invented.format(name=bag.name)
+        dispatcher = run_action(llm_config, [user("which sleeping bag for a winter night at -10 °C?")])
+        text = dispatcher.messages[0]["text"]
+        assert "£1.99" not in text and "RO-99999" not in text and "Summit Pro" not in text
+        assert text.startswith("Here is what the Ridgeline Outfitters catalogue has for that:")
+        sources = re.findall(SKU, fake_llm.behaviour.requests[-1]["messages"][-1]["content"])
+        assert re.findall(SKU, text) == sources[:3] and all(catalog[s].category == "sleeping_bag" for s in sources)
+    assert outcomes()["rewritten"] == before["rewritten"] + 3
+
+
+def test_a_grounded_reply_reaches_the_visitor_unchanged(fake_llm, llm_config):
+    import re
+    from ridgeline.shapes import SKU
+    fake_llm.behaviour.reply = "placeholder"
+    run_action(llm_config, [user("which sleeping bag for a winter night at -10 °C?")])
+    source_sku = re.findall(SKU, fake_llm.behaviour.requests[-1]["messages"][-1]["content"])[0]
+    from ridgeline.catalog import read_catalog
+    product = next(p for p in read_catalog() if p.sku == source_sku)
+    fake_llm.behaviour.reply = f"The {product.name} ({product.sku}) at £{product.price_gbp:,.2f} is rated for it."
+    dispatcher = run_action(llm_config, [user("which sleeping bag for a winter night at -10 °C?")])
+    assert [m["text"] for m in dispatcher.messages] == [fake_llm.behaviour.reply]
+
+
+def test_no_sources_when_turned_off(fake_llm, tmp_path):
+    config = ActionServerConfig(llm_base_url=fake_llm.base_url, llm_timeout_s=2, llm_sources=0,
+                                orders_db_url=f"sqlite:///{tmp_path / 'store.db'}")
+    run_action(config, [user("which tent for Scotland?")])
+    assert fake_llm.behaviour.requests[-1]["messages"][-1]["content"] == "which tent for Scotland?"

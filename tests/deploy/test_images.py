@@ -218,7 +218,7 @@ def test_image_requirements_come_from_pyproject():
     for line in actions + llm:
         assert line == declared[image_requirements.name_of(line)], "the images pin exactly what pyproject pins"
     actions_names = {image_requirements.name_of(r) for r in actions}
-    assert {"rasa-sdk", "httpx", "sqlalchemy", "psycopg", "pyyaml"} == actions_names
+    assert {"rasa-sdk", "httpx", "sqlalchemy", "alembic", "bm25s", "psycopg", "pyyaml"} == actions_names
     assert "torch" not in actions_names
     assert {"torch", "transformers", "prometheus-client", "rasa-sdk"} <= {image_requirements.name_of(r) for r in llm}
     assert set(gpu) - set(llm) == set(project["optional-dependencies"]["gpu"])
