@@ -66,6 +66,8 @@ def last_checksum(engine: Engine) -> str | None:
 def load_catalog(engine: Engine, path: Path | str) -> int | None:
     """Load the file when the table is empty or the file changed: the number of products loaded,
     or ``None`` when the database already holds this file. Raises ``CatalogError``."""
+    if not Path(path).is_file():
+        raise CatalogError(f"{path}: no such file; set CATALOG_PATH to the catalog CSV")
     checksum = catalog_checksum(path)
     with Session(engine) as session:
         count = session.scalar(select(func.count()).select_from(ProductRow))
