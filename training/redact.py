@@ -28,6 +28,10 @@ ORDER_ID = "<ORDER_ID>"
 # A run of digits with the separators people type in phone and card numbers.
 _NUMBER_RUN = re.compile(r"(?<![\w+])\+?\(?\d(?:[\d \t().-]*\d)?")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A price ("£129.00", "€ 89", "129.00 GBP") is the store's, never personal data: it is set aside
+# before the number runs are looked at, so "£129.00 (420 g" is not read as one phone number.
+_PRICE = re.compile(r"[£€$]\s?\d[\d,]*(?:\.\d{1,2})?|\d[\d,]*(?:\.\d{2})?\s?(?:GBP|EUR|pounds|euros)\b",
+                    re.IGNORECASE)
 _EMAIL = re.compile(EMAIL_OR_URL_ENCODED)
 
 
@@ -75,5 +79,13 @@ class Redactor:
 
         text = _EMAIL.sub(email, text)
         text = self._order_id.sub(order_id, text)
+        prices: list[str] = []
+
+        def set_aside(match: re.Match) -> str:
+            prices.append(match.group(0))
+            return f"\x00{len(prices) - 1}\x00"
+
+        text = _PRICE.sub(set_aside, text)
         text = _NUMBER_RUN.sub(number, text)
+        text = re.sub(r"\x00(\d+)\x00", lambda m: prices[int(m.group(1))], text)
         return text, counts

@@ -129,3 +129,26 @@ def test_slack_and_telegram_are_off_without_their_secrets(webchat_stack):
     telegram = httpx.post(f"{rasa}/webhooks/telegram/webhook", json={"update_id": 1}, timeout=10)
     assert slack.status_code == 404 and "SLACK_BOT_TOKEN" in slack.json()["error"]
     assert telegram.status_code == 404 and "TELEGRAM_ACCESS_TOKEN" in telegram.json()["error"]
+
+
+def test_a_product_button_click_shows_that_products_details(webchat_stack, browser, artifacts):
+    """Product search in the widget: three products with buttons; clicking "Details: ..." runs
+    action_product_details for that SKU (its payload goes to Rasa as the intent with the entity)."""
+    from ridgeline.catalog import read_catalog
+    from ridgeline.shapes import SKU
+    catalog = {p.sku: p for p in read_catalog()}
+    browser.get(service_url(webchat_stack, "webchat") + "/")
+    send(browser, "do you have a 3 person tent under £400?")
+    results = wait_for_count(browser, BOT, 1)[0]
+    shown = re.findall(SKU, results)
+    assert len(shown) == 3, results
+    buttons = WebDriverWait(browser, 30, poll_frequency=0.2).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".rw-replies .rw-reply") or None)
+    titles = [b.text for b in buttons]
+    second = catalog[shown[1]]
+    assert f"Details: {second.name}" in titles and "Compare these" in titles, titles
+    buttons[titles.index(f"Details: {second.name}")].click()
+    details = wait_for_count(browser, BOT, 2)[1]
+    assert details.startswith(f"{second.name} ({second.sku}) by {second.brand}"), details
+    time.sleep(0.5)
+    browser.save_screenshot(str(artifacts / "3-product-details.png"))

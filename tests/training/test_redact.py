@@ -53,3 +53,10 @@ def test_order_id_pattern_is_configurable():
     redacted, counts = Redactor(r"ORD\d{4}").redact("ORD1234 and RG-10421")
     assert redacted == "<ORDER_ID> and RG-10421"
     assert counts["order_id"] == 1
+
+
+def test_prices_next_to_numbers_are_not_read_as_a_phone_number(redactor):
+    text = "The Trailhead 2 (RO-10003) is £129.00 (420 g lighter) or €150.95; call 020 7946 0999."
+    redacted, counts = redactor.redact(text)
+    assert redacted == "The Trailhead 2 (RO-10003) is £129.00 (420 g lighter) or €150.95; call <PHONE>."
+    assert counts == {"phone": 1}
