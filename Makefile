@@ -40,14 +40,20 @@ audit: setup ## known vulnerabilities in both venvs vs audit/known-vulnerabiliti
 faq-responses: setup ## regenerate rasa_project/domain/faq.yml from knowledge/store.yml
 	@$(PY) -m ridgeline.knowledge write
 
+.PHONY: catalog-nlu
+catalog-nlu: setup ## regenerate rasa_project/data/nlu/catalog.yml (lookup tables, synonyms, regexes) from knowledge/catalog.csv
+	@$(PY) -m ridgeline.catalog_nlu write
+
 rasa-model: setup ## train the Rasa model if its data or config changed
 	@$(PY) -m ridgeline.knowledge write
+	@$(PY) -m ridgeline.catalog_nlu write
 	@scripts/rasa_model.sh
 
 train: rasa-model ## (designers) same as rasa-model
 
 validate: setup ## (designers) check YAML, domain, NLU, stories and rules for mistakes and conflicts (file:line)
 	@$(PY) -m ridgeline.knowledge check
+	@$(PY) -m ridgeline.catalog_nlu check
 	@RASA=$(RASA) $(PY) -m scripts.designer validate $(RASA_PROJECT)
 
 test-stories: rasa-model ## (designers) run rasa_project/tests/test_stories.yml against the trained model

@@ -24,7 +24,7 @@ from actions import catalog_db, orders_db
 from actions.catalog_search import CatalogIndex, CatalogSearch, SearchResult
 from actions.config import ActionServerConfig, get_config
 from ridgeline.catalog import CATEGORIES, CatalogError, Product, attributes, money
-from ridgeline.catalog_query import Constraints
+from ridgeline.catalog_query import Constraints, find_category
 from ridgeline.shapes import SKU
 
 logger = logging.getLogger(__name__)
@@ -232,10 +232,16 @@ class ActionSearchProducts(Action):
         previous = None
         if intent == "refine_search":
             last = tracker.get_slot("search_query")
-            if isinstance(last, dict):
-                shown = [index.by_sku[s] for s in tracker.get_slot("search_results") or [] if s in index.by_sku]
-                previous = Constraints.from_limits(last.get("limits")).refined_by(refinement(text, shown))
-        result = index.search(text, category=_entity(tracker, "product_category"), previous=previous, k=RESULTS)
+            if not isinstance(last, dict):
+                dispatcher.utter_message(text="What are you looking for? Tell me the kind of product, and any "
+                                              "budget, size or weight, and I'll search our catalogue.")
+                return []
+            shown = [index.by_sku[s] for s in tracker.get_slot("search_results") or [] if s in index.by_sku]
+            previous = Constraints.from_limits(last.get("limits")).refined_by(refinement(text, shown))
+        # The text's own category word is read in context ("backpacking stove" is a stove); Rasa's
+        # entity (the same words, from the generated lookup table) is the fallback.
+        category = None if find_category(text) else _entity(tracker, "product_category")
+        result = index.search(text, category=category, previous=previous, k=RESULTS)
         if result.not_carried:
             dispatcher.utter_message(text=not_carried_text(result.not_carried))
             return [SlotSet("search_results", [])]
@@ -270,13 +276,27 @@ class ActionProductDetails(Action):
             dispatcher.utter_message(text=comparison_text(shown))
             return []
         sku = _sku(tracker)
-        product = index.by_sku.get(sku or "")
+        product = index.by_sku.get(sku or "") or (None if sku else _ordinal(tracker, shown))
         if product is None:
             dispatcher.utter_message(text=(f"We have no product {sku}. " if sku else "")
                                      + "Which one? Give me its SKU (RO- and five digits) or search for it.")
             return []
         dispatcher.utter_message(text=details_text(product))
         return []
+
+
+_ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1,
+             "one": 0, "two": 1, "three": 2, "1": 0, "2": 1, "3": 2}
+
+
+def _ordinal(tracker: Tracker, shown: list[Product]) -> Product | None:
+    """"the second one", "number 3", "the last one": a product of the last results."""
+    text = ((tracker.latest_message or {}).get("text") or "").lower()
+    found = re.search(r"\b(first|1st|second|2nd|third|3rd|last)\b|\bnumber\s?(one|two|three|[123])\b", text)
+    if not found or not shown:
+        return None
+    position = _ORDINALS[found.group(1) or found.group(2)]
+    return shown[position] if -len(shown) <= position < len(shown) else None
 
 
 def details_text(product: Product) -> str:

@@ -36,7 +36,11 @@ ENTITY_PATTERNS: dict[str, str] = {
     # 2-person, two man, 3 people, for 4 persons, solo, family of four, sleeps 3
     "persons": (
         r"(?:" + _SMALL + r"[\s-]?(?:person|persons|people|man|men|berth|p)(?![a-z])"
-        r"|(?:family of|sleeps|sleeping|for)\s" + _SMALL + r"(?:\s(?:people|persons|of us|adults))?(?![a-z0-9])"
+        r"|(?:family of|sleeps|sleeping)\s" + _SMALL + r"(?:\s(?:people|persons|of us|adults))?(?![a-z0-9])"
+        # "for two people", "a tent for 2?": "for 5 days" and "for 0 degrees" are not persons
+        r"|for\s" + _SMALL + r"(?:\s(?:people|persons|of us|adults))?(?![a-z0-9])"
+        r"(?!\s?(?:days?|nights?|weeks?|hours?|months?|years?|mins?|minutes?|degrees?|°|c\b|kgs?\b|kilos?|"
+        r"g\b|grams?|l\b|lit|ltr|pounds?|quid|euros?|%|x\b))"
         r"|solo)"
     ),
     # -10 °C, minus 5 degrees, −10C, 0 degrees, minus ten

@@ -197,6 +197,12 @@ EXPECTED_HANDLER = {
     "human_handoff": "action_human_handoff",
     "check_order_status": "order_status_form",
     "open_question": "action_llm_response",
+    # product search (domain/catalog.yml): the actions answer from the catalog
+    "product_search": "action_search_products",
+    "refine_search": "action_search_products",
+    "more_like_this": "action_search_products",
+    "product_details": "action_product_details",
+    "compare_products": "action_product_details",
     # affirm / deny only mean something as the answer to "anything else?" (rules.yml): they are
     # sent after a store-policy question that the assistant answered with utter_anything_else.
     "affirm": "utter_what_else",
@@ -372,6 +378,9 @@ def holdout(project: Path, model: Path, holdout_file: Path, out: Path | None) ->
     print(f"open -> LLM  {scores['open_to_llm']:.3f}  (n={scores['n_open']}, target >= {HOLDOUT_TARGETS['open_to_llm']})")
     print(f"in-domain    {scores['in_domain']:.3f}  (n={scores['n_in_domain']}, target >= {HOLDOUT_TARGETS['in_domain']})")
     print(f"open -> FAQ  {scores['open_to_faq']:.3f}  (target <= {HOLDOUT_MAX_OPEN_TO_FAQ})")
+    if "product_search" in scores["per_intent"]:
+        right, n = scores["per_intent"]["product_search"]
+        print(f"product search {right / n:.3f}  (n={n}, product questions that reach {EXPECTED_HANDLER['product_search']})")
     misses = holdout_misses(scores)
     if misses:
         return fail("holdout: below target: " + "; ".join(misses))

@@ -134,3 +134,22 @@ def test_details_more_like_this_and_compare(config):
 def test_an_unknown_sku_is_said_plainly(config):
     messages, _ = run(ActionProductDetails, config, tracker("details of RO-99999", "product_details"))
     assert messages[0]["text"].startswith("We have no product RO-99999.")
+
+
+def test_a_follow_up_without_a_search_asks_what_to_look_for(config):
+    messages, events = run(ActionSearchProducts, config, tracker("anything lighter?", "refine_search"))
+    assert messages[0]["text"].startswith("What are you looking for?") and events == []
+
+
+def test_the_second_one_means_the_second_result(config):
+    _, events = run(ActionSearchProducts, config, tracker("sleeping bags warm enough for -10 °C"))
+    shown = slot(events, "search_results")
+    messages, _ = run(ActionProductDetails, config, tracker("tell me more about the second one", "product_details",
+                                                            slots={"search_results": shown}))
+    assert messages[0]["text"].startswith(f"{CATALOG[shown[1]].name} ({shown[1]})")
+
+
+def test_the_text_category_read_in_context_wins_over_an_entity(config):
+    entities = [{"entity": "product_category", "value": "backpack", "start": 0, "end": 11}]
+    messages, _ = run(ActionSearchProducts, config, tracker("backpacking stove under 500g", entities=entities))
+    assert {CATALOG[s].category for s in skus(messages[0]["text"])} == {"stove"}
