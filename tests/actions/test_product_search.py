@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.config import ActionServerConfig
 from actions.product_search import ActionProductDetails, ActionSearchProducts, refinement
 from ridgeline.catalog import read_catalog
+from ridgeline.paths import CATALOG_FILE
 from ridgeline.catalog_query import Constraints, parse_constraints
 from ridgeline.shapes import SKU
 
@@ -153,3 +154,17 @@ def test_the_text_category_read_in_context_wins_over_an_entity(config):
     entities = [{"entity": "product_category", "value": "backpack", "start": 0, "end": 11}]
     messages, _ = run(ActionSearchProducts, config, tracker("backpacking stove under 500g", entities=entities))
     assert {CATALOG[s].category for s in skus(messages[0]["text"])} == {"stove"}
+
+
+def test_a_new_price_in_the_file_reaches_the_next_search_without_a_restart(tmp_path):
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(CATALOG_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    config = ActionServerConfig(orders_db_url=f"sqlite:///{tmp_path / 'store.db'}", catalog_path=catalog,
+                                catalog_refresh_s=0)
+    messages, _ = run(ActionSearchProducts, config, tracker("do you have a 3 person tent under £400?"))
+    first = CATALOG[skus(messages[0]["text"])[0]]
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace(
+        f"{first.sku},{first.name},{first.brand},{first.category},{first.price_gbp:.2f}",
+        f"{first.sku},{first.name},{first.brand},{first.category},9.99", 1), encoding="utf-8")
+    messages, _ = run(ActionProductDetails, config, tracker(f"details of {first.sku}", "product_details"))
+    assert messages[0]["text"].startswith(f"{first.name} ({first.sku}) by {first.brand}: £9.99")
