@@ -83,6 +83,7 @@ class CatalogIndex:
         self.by_sku = {p.sku: p for p in self.products}
         self.brands = sorted({p.brand for p in self.products})
         corpus = [tokens(product_text(p)) for p in self.products]
+        self._words = [frozenset(doc) for doc in corpus]
         self.vocabulary = frozenset(t for doc in corpus for t in doc)
         self._retriever = bm25s.BM25()
         if corpus:
@@ -152,7 +153,11 @@ class CatalogIndex:
         scores = self.scores(words)
         pool = [i for i, p in enumerate(self.products) if constraints.satisfied_by(p)]
         if constraints.category is None and constraints.brand is None:
-            pool = [i for i in pool if scores[i] > 0]
+            # only products the question's words describe: two of its words at least ("feet" and
+            # "dry" find boots; "long" alone, in "a long hike", does not make a sleeping pad relevant)
+            asked = {stem(w) for w in words}
+            needed = min(2, len(asked))
+            pool = [i for i in pool if scores[i] > 0 and len(asked & self._words[i]) >= needed]
         pool.sort(key=lambda i: (-round(float(scores[i]), 3), not self.products[i].in_stock, self.products[i].price_gbp))
         return [self.products[i] for i in pool[:k]]
 

@@ -168,3 +168,15 @@ def test_a_new_price_in_the_file_reaches_the_next_search_without_a_restart(tmp_p
         f"{first.sku},{first.name},{first.brand},{first.category},9.99", 1), encoding="utf-8")
     messages, _ = run(ActionProductDetails, config, tracker(f"details of {first.sku}", "product_details"))
     assert messages[0]["text"].startswith(f"{first.name} ({first.sku}) by {first.brand}: £9.99")
+
+
+@pytest.mark.parametrize("question, category", [
+    ("how should I choose a sleeping bag for winter camping?", "sleeping_bag"),
+    ("something to purify stream water on the trail", "water_filter"),
+    ("whats the weather like in the lake district", None),
+    ("how do I treat a blister", None),
+])
+def test_an_open_question_gets_sources_only_when_the_catalog_has_something_for_it(question, category):
+    from actions.catalog_search import CatalogIndex
+    sources = CatalogIndex(list(CATALOG.values())).sources(question, None, k=3)
+    assert [p.category for p in sources] == ([category] * 3 if category else [])
