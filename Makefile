@@ -72,6 +72,11 @@ faq-threshold: setup ## (designers) cross-validate the FAQ confidence gate's thr
 shell: rasa-model ## (designers) talk to the assistant in the terminal (start `make run` first for custom actions)
 	@cd rasa_project && $(abspath $(RASA_VENV))/bin/python -m ridgeline_rasa.launch shell --model models/assistant.tar.gz
 
+.PHONY: review
+ARGS ?=
+review: setup ## (designers) conversations to review, exports, retention: make review ARGS="list --since 7d" (docs/review.md)
+	@$(PY) -m review $(ARGS)
+
 tiny-model: setup ## build a tiny random Qwen2 model in models/tiny-qwen2 (LLM_MODEL=models/tiny-qwen2 make run)
 	@$(PY) -m tools.testing.tiny_model --output $(TINY_MODEL)
 

@@ -5,7 +5,13 @@
   complete sentence), ``cut`` (the deadline or a broken stream came first; the reply ends at its
   last complete sentence), ``apology`` (``utter_llm_unavailable``: nothing usable arrived,
   or the reply guard withheld it), ``rewritten`` (the reply named a price, SKU or product its
-  catalog sources do not hold: the visitor got those sources' facts instead, ``ridgeline.grounding``).
+  catalog sources do not hold: the visitor got those sources' facts instead, ``ridgeline.grounding``);
+- ``action_calls_total{action,outcome}``: action calls by action and ``ok`` (answered) or ``error`` (the
+  action raised, or rejected the call: Rasa logs it and the turn goes on without it); an action name
+  the server does not have is counted as ``unknown``. Rasa's request for the domain (rasa-sdk's 449,
+  after which Rasa calls again with it) is no call of its own: the repeated call is counted;
+- ``action_duration_seconds{action}``: histogram of the time an action took, either outcome.
+Both are measured around rasa-sdk's executor (``actions.server.MeasuredExecutor``).
 
 One registry per process. With several Sanic workers (``ACTION_SERVER_SANIC_WORKERS``) each
 worker counts its own turns, so one scrape sees one worker's; the default is one worker.
@@ -13,7 +19,7 @@ worker counts its own turns, so one scrape sees one worker's; the default is one
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry()
 LLM_OUTCOMES = ("whole", "cut", "apology", "rewritten")
@@ -21,6 +27,22 @@ llm_replies = Counter("action_llm_replies_total", "Open-ended turns by what the 
                       registry=REGISTRY)
 for _outcome in LLM_OUTCOMES:
     llm_replies.labels(_outcome)  # every series exists from the start, at 0
+
+
+CALL_OUTCOMES = ("ok", "error")
+# Seconds: a database look-up takes milliseconds, action_llm_response up to its 20 s LLM budget.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0)
+action_calls = Counter("action_calls_total", "Action calls by action and outcome (ok, error).", ["action", "outcome"],
+                       registry=REGISTRY)
+action_duration = Histogram("action_duration_seconds", "Time an action took, by action.", ["action"],
+                            buckets=DURATION_BUCKETS, registry=REGISTRY)
+
+
+def count_action_call(action: str, outcome: str, seconds: float) -> None:
+    if outcome not in CALL_OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}; one of {', '.join(CALL_OUTCOMES)}")
+    action_calls.labels(action, outcome).inc()
+    action_duration.labels(action).observe(seconds)
 
 
 def count_llm_reply(outcome: str) -> None:

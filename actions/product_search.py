@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import catalog_db, orders_db
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 TEXT_ONLY_CHANNELS = {"slack", "telegram"}
 RESULTS = 3
+PRODUCT_ACTIONS = {"action_search_products", "action_product_details"}
+LLM_ACTION = "action_llm_response"
 
 
 @functools.lru_cache(maxsize=4)
@@ -171,6 +173,21 @@ def _sku(tracker: Tracker) -> str | None:
     return found.group(0).upper() if found else None
 
 
+def follows_a_search(tracker: Tracker) -> bool:
+    """Whether the turn before this message was answered by a product action: only then does a
+    follow-up ("anything lighter?", "what about in stock?") refine a search."""
+    seen_this_message = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_this_message:
+                return False  # a whole earlier turn with no action of ours
+            seen_this_message = True
+        elif kind == "action" and seen_this_message and event.get("name") not in (None, "action_listen"):
+            return event.get("name") in PRODUCT_ACTIONS
+    return False
+
+
 def refinement(text: str, shown: list[Product]) -> Constraints:
     """What a follow-up adds to the last search: "lighter" than the lightest shown, "cheaper"
     than the cheapest, "warmer", "bigger"; "in stock" and any new numbers come from the text."""
@@ -232,10 +249,9 @@ class ActionSearchProducts(Action):
         previous = None
         if intent == "refine_search":
             last = tracker.get_slot("search_query")
-            if not isinstance(last, dict):
-                dispatcher.utter_message(text="What are you looking for? Tell me the kind of product, and any "
-                                              "budget, size or weight, and I'll search our catalogue.")
-                return []
+            if not isinstance(last, dict) or not follows_a_search(tracker):
+                # "and what about gloves?" after an LLM answer follows that answer, not a search
+                return [FollowupAction(LLM_ACTION)]
             shown = [index.by_sku[s] for s in tracker.get_slot("search_results") or [] if s in index.by_sku]
             previous = Constraints.from_limits(last.get("limits")).refined_by(refinement(text, shown))
         # The text's own category word is read in context ("backpacking stove" is a stove); Rasa's

@@ -5,7 +5,8 @@
 
 - access: with ``ACTION_SERVER_TOKEN`` set, every route but ``/health`` and ``/metrics`` needs
   ``Authorization: Bearer <token>``, which Rasa sends from ``action_endpoint.headers``;
-- metrics: ``GET /metrics`` in Prometheus' text format (``actions/metrics.py``);
+- metrics: ``GET /metrics`` in Prometheus' text format (``actions/metrics.py``): each action call
+  counted and timed around rasa-sdk's executor (``MeasuredExecutor``);
 - input: a ``/webhook`` body that is not a well-formed action call gets a 400 that says what is
   wrong, instead of rasa-sdk's 500 (which also echoed the request body, personal data included);
 - logs: personal data (emails, phone numbers, order ids) is masked in every log line.
@@ -17,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import time
 import zlib
 from functools import partial
 from typing import Any
@@ -25,6 +27,7 @@ from rasa_sdk import utils
 from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
 from rasa_sdk.endpoint import create_app_for_serve, create_argument_parser, create_ssl_config
 from rasa_sdk.executor import ActionExecutor
+from rasa_sdk.interfaces import ActionMissingDomainException
 from sanic import Sanic, response
 from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
@@ -41,6 +44,26 @@ from ridgeline.text import lone_surrogate_at
 logger = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/health", "/metrics"})  # scraped from inside the cluster; never routed publicly
+
+
+class MeasuredExecutor(ActionExecutor):
+    """rasa-sdk's executor, each call counted by action and outcome and timed (``actions/metrics.py``)."""
+
+    async def run(self, action_call: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        name = action_call.get("next_action") if isinstance(action_call, dict) else None
+        if not name:
+            return await super().run(action_call, *args, **kwargs)
+        action = name if name in self.actions else "unknown"  # only registered names become labels
+        started = time.perf_counter()
+        try:
+            result = await super().run(action_call, *args, **kwargs)
+        except ActionMissingDomainException:
+            raise  # Rasa calls again with the domain: that call is counted
+        except Exception:
+            metrics.count_action_call(action, "error", time.perf_counter() - started)
+            raise
+        metrics.count_action_call(action, "ok", time.perf_counter() - started)
+        return result
 
 
 class BadActionCall(ValueError):
@@ -186,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         logger.warning("ACTION_SERVER_TOKEN is not set: this action server answers any caller. "
                        "Set the same token here and in Rasa's action_endpoint.headers.")
 
-    executor = ActionExecutor()
+    executor = MeasuredExecutor()
     executor.register_package(args.actions_module or args.actions)
     loader = AppLoader(factory=partial(create_app, executor, config, args))
     app = loader.load()

@@ -24,6 +24,8 @@ WORKDIR /app
 COPY knowledge/ ./knowledge/
 COPY ridgeline/ ./ridgeline/
 COPY actions/ ./actions/
+# The conversation review tool: the chart's retention CronJob runs `python -m review prune` in this image.
+COPY review/ ./review/
 # /app/var holds the SQLite orders database when ORDERS_DB_URL is not set.
 RUN mkdir -p /app/var && chown app:app /app/var
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1

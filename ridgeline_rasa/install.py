@@ -12,7 +12,14 @@ listener to run calls ``install(app)``, which installs each piece once:
 3. the action-response check (``speedups.action_response_check``): action server responses
    checked with a JSON schema compiled once;
 4. the TensorFlow predict path (``speedups.tf_predict``): Rasa's models predict through their
-   compiled function.
+   compiled function;
+5. the regex featurizer in linear time (``speedups.regex_features``): a long message that names a
+   catalog word many times no longer costs tokens x matches;
+6. the metrics (``ridgeline_rasa.metrics``) learn the app, whose agent's domain names the real intents.
+
+``GET /metrics`` itself is a route, and Sanic takes no new route once ``before_server_start`` runs, so
+each channel's blueprint also asks for ``metrics.add_route(app)`` at ``main_process_start`` (in the main
+process, before any worker starts).
 
 Each step is idempotent, so however many channels ask, each is installed once.
 """
@@ -38,17 +45,26 @@ def mask_logs() -> None:
 
 def install(app: Any) -> None:
     """Install the extension into the Rasa server whose Sanic app is ``app`` (idempotent)."""
-    from ridgeline_rasa import api_guard
-    from ridgeline_rasa.speedups import action_response_check, tf_predict
+    from ridgeline_rasa import api_guard, metrics
+    from ridgeline_rasa.speedups import action_response_check, regex_features, tf_predict
 
     api_guard.attach(app)
     action_response_check.install()
     tf_predict.install()
+    regex_features.install()
     mask_logs()
+    metrics.attach(app)
 
 
 def on_server_start(blueprint: "Blueprint") -> None:
-    """Call ``install(app)`` when the server that serves ``blueprint`` starts (Rasa's only hook)."""
+    """Call ``install(app)`` when the server that serves ``blueprint`` starts (Rasa's only hook), and add
+    ``GET /metrics`` to it before that, while it still takes routes."""
+    @blueprint.listener("main_process_start")
+    async def serve_metrics(app: Any, _loop: Any) -> None:
+        from ridgeline_rasa import metrics
+
+        metrics.add_route(app)
+
     @blueprint.listener("before_server_start")
     async def install_extension(app: Any, _loop: Any) -> None:
         install(app)

@@ -26,6 +26,8 @@ API_VARIABLES = ("RASA_AUTH_TOKEN", "RASA_JWT_SECRET", "RASA_JWT_METHOD")
 SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CHANNEL", "SLACK_USE_THREADS",
                    "SLACK_CONVERSATION_GRANULARITY", "SLACK_API_URL")
 TELEGRAM_VARIABLES = ("TELEGRAM_ACCESS_TOKEN", "TELEGRAM_SECRET_TOKEN", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_API_URL")
+# /metrics (metrics.py) also reads PROMETHEUS_MULTIPROC_DIR, prometheus-client's own name (the library
+# reads it too): a process basic (ridgeline.settings), not a variable of the extension's own.
 VARIABLES = GATE_VARIABLES + API_VARIABLES + SLACK_VARIABLES + TELEGRAM_VARIABLES
 
 
@@ -62,16 +64,29 @@ class ApiAccess:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Where the Sanic workers' counts meet (PROMETHEUS_MULTIPROC_DIR); None: this process counts alone."""
+
+    multiproc_dir: Optional[str] = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "MetricsSettings":
+        return cls(multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None)
+
+
+@dataclass(frozen=True)
 class Settings:
     gate: GateSettings = GateSettings()
     api: ApiAccess = ApiAccess()
     # The SLACK_* and TELEGRAM_* variables that are set: each channel combines them with its
     # credentials.yml keys (channels/slack.py, channels/telegram.py).
     channels: Mapping[str, str] = field(default_factory=dict, repr=False)
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
         return cls(gate=GateSettings.from_env(env), api=ApiAccess.from_env(env),
+                   metrics=MetricsSettings.from_env(env),
                    channels={name: env[name] for name in SLACK_VARIABLES + TELEGRAM_VARIABLES if name in env})
 
 

@@ -5,6 +5,8 @@
 #   postgresql                PostgreSQL server: tests/stores, tests/channels start their own on loopback
 #   redis-server              Redis: the lock store tests
 #   chromium, chromium-driver the webchat browser test (headless Chromium driven by Selenium)
+#   prometheus                its promtool: `promtool test rules` on the alerts (tests/deploy/test_monitoring.py);
+#                             on a machine with systemd, Debian also starts a Prometheus server on :9090
 #   nodejs, npm               installs the webchat widget (web/package-lock.json)
 #   build-essential, cmake    compile llama-cpp-python from its sdist (the CPU engine; scripts/setup.sh)
 # Idempotent and quick when everything is there: it checks commands, not the package database,
@@ -26,6 +28,7 @@ if [[ "${1:-}" == "test" ]]; then
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 fi
 command -v g++ >/dev/null 2>&1 || missing+=(build-essential)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -144,6 +145,18 @@ def write_rasa_endpoints(config: StackConfig) -> Path:
     return path
 
 
+def fresh_metrics_dir(config: StackConfig) -> Path:
+    """An empty folder of this run where every Rasa worker writes its counts (PROMETHEUS_MULTIPROC_DIR).
+
+    prometheus-client adds up every file in it for /metrics, so one scrape sees every Sanic worker; files
+    of an earlier run would be added too, so it is emptied when the stack starts.
+    """
+    path = config.run_dir / "rasa-metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def build_services(config: StackConfig) -> list[Service]:
     python = str(config.venv / "bin" / "python")
     loopback = "127.0.0.1"
@@ -190,6 +203,7 @@ def build_services(config: StackConfig) -> list[Service]:
         # The token and JWT secret also in the environment: the API guard (ridgeline_rasa/api_guard.py)
         # checks bodies only for callers Rasa will let in.
         env={**RASA_ENV, "ACTION_SERVER_TOKEN": config.action_server_token, "RASA_AUTH_TOKEN": config.rasa_auth_token,
+             "PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir(config)),
              **({"RASA_JWT_SECRET": config.rasa_jwt_secret} if config.rasa_jwt_secret else {})},
         reads=launch.READS,  # with RASA_ENV over it: launch.environment
         startup_timeout_s=300.0,

@@ -13,6 +13,23 @@
     errorBox.hidden = false;
   }
 
+  // The privacy notice under the chat shows this visitor's conversation id (the widget keeps it in
+  // localStorage 'chat_session' once connected), to quote when asking for the conversation's deletion.
+  const conversationId = document.getElementById("conversation-id");
+  const erasureEmail = document.getElementById("erasure-email");
+  const supportAddress = erasureEmail.getAttribute("href").replace(/^mailto:/, "").split("?")[0];
+  function showConversationId() {
+    let id = null;
+    try {
+      id = (JSON.parse(localStorage.getItem("chat_session") || "null") || {}).session_id || null;
+    } catch (e) { id = null; }
+    if (!id || conversationId.textContent === id) return;
+    conversationId.textContent = id;
+    erasureEmail.href = `mailto:${supportAddress}?subject=${encodeURIComponent(`Please delete conversation ${id}`)}`;
+  }
+  showConversationId();
+  setInterval(showConversationId, 1000);
+
   if (!window.WebChat || typeof window.WebChat.default !== "function") {
     showError("The chat widget is not installed: run `make setup` (it installs web/node_modules).");
     return;

@@ -6,6 +6,8 @@ RATE_LIMIT_MESSAGES per RATE_LIMIT_WINDOW_S seconds: a flood from one sender is 
 away before it reaches the NLU, so the others do not wait behind it.
 After: a turn that produced no reply at all (the action server is down or failed, and Rasa
 then says nothing) gets ``utter_no_reply``: the user is never left in silence.
+Counted (``ridgeline_rasa.metrics``): every turn and its wall time by channel, every message the
+rate limit turns away, every ``utter_no_reply``.
 
 The limits are per Rasa process; their settings are ``ridgeline_rasa.settings.GateSettings``
 (MAX_MESSAGE_CHARS, RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW_S in Rasa's environment).
@@ -22,6 +24,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Optional, Text
 from typing import TYPE_CHECKING
 
 from ridgeline.text import clean_text
+from ridgeline_rasa import metrics as conversation_metrics
 from ridgeline_rasa import settings
 from ridgeline_rasa.settings import GateSettings
 
@@ -99,9 +102,11 @@ class CountingOutputChannel:
 
 
 class MessageGate:
-    def __init__(self, limits: GateSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limits: GateSettings, clock: Callable[[], float] = time.monotonic,
+                 metrics: Optional[conversation_metrics.ConversationMetrics] = None) -> None:
         self.settings = limits
         self.clock = clock
+        self._metrics = metrics
         self.limiter = SenderRateLimiter(limits.rate_limit_messages, limits.rate_limit_window_s, clock=clock)
         self._warned: Dict[str, float] = {}
         self._app: Any = None
@@ -124,11 +129,20 @@ class MessageGate:
     def clean(self, text: Optional[Text]) -> Text:
         return clean_text(text or "", self.settings.max_message_chars)
 
+    @property
+    def metrics(self) -> conversation_metrics.ConversationMetrics:
+        return self._metrics or conversation_metrics.current()
+
     def retry_after(self, sender: str) -> Optional[float]:
-        return self.limiter.retry_after(sender)
+        """None when ``sender`` may send now, else seconds to wait (and the message is counted as rate-limited)."""
+        wait_s = self.limiter.retry_after(sender)
+        if wait_s is not None:
+            self.metrics.count_rate_limited()
+        return wait_s
 
     async def process(self, on_new_message: OnNewMessage, message: UserMessage) -> None:
-        """Let Rasa handle ``message``; if it said nothing at all, say ``utter_no_reply``."""
+        """Let Rasa handle ``message``; if it said nothing at all, say ``utter_no_reply``. One turn, counted."""
+        started = time.perf_counter()
         message.text = self.clean(message.text)
         counting = CountingOutputChannel(message.output_channel)
         message.output_channel = counting
@@ -138,7 +152,10 @@ class MessageGate:
             logger.exception("Rasa failed to handle a message from %s", message.sender_id)
         if counting.sent == 0:
             logger.warning("No reply to a message from %s: answering utter_no_reply", message.sender_id)
+            self.metrics.count_apology("no_reply")
             await counting.inner.send_response(message.sender_id, {"text": self.text("utter_no_reply")})
+        channel = getattr(message, "input_channel", None) or _channel_name(counting.inner)
+        self.metrics.count_turn(channel, time.perf_counter() - started)
 
     def guard(self, on_new_message: OnNewMessage) -> OnNewMessage:
         """``on_new_message`` with the rate limit and the no-silence rule, for push channels.
@@ -159,6 +176,13 @@ class MessageGate:
             await self.process(on_new_message, message)
 
         return guarded
+
+
+def _channel_name(output: Any) -> Optional[str]:
+    try:
+        return output.name()
+    except Exception:
+        return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -97,6 +97,9 @@ def test_a_follow_up_refines_the_last_search(config):
     first = [CATALOG[s] for s in skus(messages[0]["text"])]
     follow = tracker("anything lighter?", "refine_search", slots={
         "search_query": slot(events, "search_query"), "search_results": slot(events, "search_results")})
+    follow.events[:0] = [{"event": "user", "text": "show me backpacks around 40 litres"},
+                         {"event": "action", "name": "action_search_products"},
+                         {"event": "action", "name": "action_listen"}]
     messages, _ = run(ActionSearchProducts, config, follow)
     lighter = [CATALOG[s] for s in skus(messages[0]["text"])]
     assert lighter and all(p.category == "backpack" and 32 <= p.volume_l <= 48 for p in lighter)
@@ -137,9 +140,22 @@ def test_an_unknown_sku_is_said_plainly(config):
     assert messages[0]["text"].startswith("We have no product RO-99999.")
 
 
-def test_a_follow_up_without_a_search_asks_what_to_look_for(config):
+def test_a_follow_up_without_a_search_goes_to_the_llm(config):
     messages, events = run(ActionSearchProducts, config, tracker("anything lighter?", "refine_search"))
-    assert messages[0]["text"].startswith("What are you looking for?") and events == []
+    assert messages == [] and events == [{"event": "followup", "timestamp": None, "name": "action_llm_response"}]
+
+
+def test_a_follow_up_after_an_llm_answer_goes_to_the_llm(config):
+    """"and what about gloves?" after an open question follows that answer, even with a search earlier."""
+    _, events = run(ActionSearchProducts, config, tracker("sleeping bags warm enough for -10 °C"))
+    slots = {"search_query": slot(events, "search_query"), "search_results": slot(events, "search_results")}
+    t = tracker("and what about gloves in the snow?", "refine_search", slots=slots)
+    t.events[:0] = [{"event": "user", "text": "sleeping bags warm enough for -10 °C"},
+                    {"event": "action", "name": "action_search_products"},
+                    {"event": "user", "text": "how do I keep my feet warm?"},
+                    {"event": "action", "name": "action_llm_response"}, {"event": "action", "name": "action_listen"}]
+    messages, events = run(ActionSearchProducts, config, t)
+    assert messages == [] and events[0]["name"] == "action_llm_response"
 
 
 def test_the_second_one_means_the_second_result(config):

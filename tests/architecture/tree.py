@@ -17,6 +17,7 @@ PACKAGES = {
     "llm": REPO / "llm",
     "training": REPO / "training",
     "stack": REPO / "stack",
+    "review": REPO / "review",
     "privacy": REPO / "privacy",
     "connectors": REPO / "rasa_project" / "connectors",
     "components": REPO / "rasa_project" / "components",

@@ -97,14 +97,19 @@ def test_custom_resources_are_well_formed(env):
     objects = render(env)
     ns = namespace_of(env)
     services = of_kind(objects, "Service")
-    (monitor,) = of_kind(objects, "ServiceMonitor")
-    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [ns]}
-    selected = [s for s in services if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
-    assert [component(s) for s in selected] == ["llm"]
-    port_names = {p["name"] for p in selected[0]["spec"]["ports"]}
-    assert all(e["port"] in port_names and e["path"] == "/metrics" for e in monitor["spec"]["endpoints"])
+    monitors = of_kind(objects, "ServiceMonitor")
+    scraped = []
+    for monitor in monitors:  # Rasa's, the action server's and the LLM's /metrics (tests/deploy/test_monitoring.py)
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        assert monitor["spec"]["namespaceSelector"] == {"matchNames": [ns]}
+        selected = [s for s in services
+                    if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
+        assert len(selected) == 1
+        scraped.append(component(selected[0]))
+        port_names = {p["name"] for p in selected[0]["spec"]["ports"]}
+        assert all(e["port"] in port_names and e["path"] == "/metrics" for e in monitor["spec"]["endpoints"])
+    assert sorted(scraped) == ["actions", "llm", "rasa"]
 
     (rule,) = of_kind(objects, "PrometheusRule")
     alerts = [r for group in rule["spec"]["groups"] for r in group["rules"]]
@@ -310,15 +315,17 @@ def test_network_policies_allow_exactly_the_issues_flows():
 
 def test_network_policies_add_only_the_enabled_features_flows():
     ingress, egress = edges(render("dev"))
-    assert ingress - CORE_INGRESS == {("prometheus", "llm", 8000), ("test", "rasa", 5005)}
+    assert ingress - CORE_INGRESS == {("prometheus", "llm", 8000), ("prometheus", "rasa", 5005),
+                                      ("prometheus", "actions", 5055), ("test", "rasa", 5005)}
     assert egress - CORE_EGRESS == {("llm-download", "0.0.0.0/0", 443), ("test", "rasa", 5005)}
 
 
 @pytest.mark.parametrize(("env", "sets"), [*((e, ()) for e in ENVIRONMENTS), ("prod", ALL_FEATURES)],
                          ids=[*ENVIRONMENTS, "prod-all-features"])
 def test_only_rasa_pods_reach_the_action_server(env, sets):
-    """The action server's token is the second lock; the first is that only Rasa pods get through."""
-    objects = render(env, sets=sets)
+    """The action server's token is the second lock; the first is that only Rasa pods get through (and
+    Prometheus, for /metrics, which needs no token, when the ServiceMonitors are on: test_monitoring.py)."""
+    objects = render(env, sets=(*sets, "monitoring.serviceMonitor.enabled=false"))
     policy = by_name(objects, "NetworkPolicy", f"{RELEASE}-actions")
     actions_pods = by_name(objects, "Deployment", f"{RELEASE}-actions")["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= actions_pods.items()

@@ -1,0 +1,261 @@
+"""``python -m review <command>``: conversation review for designers, retention and erasure.
+
+    python -m review list --since 7d --reason nlu_fallback
+    python -m review show 3f2a9c61-...
+    python -m review report --since 7d --output var/review/report.html
+    python -m review export-nlu --reason nlu_fallback --reason low_confidence --output var/review/nlu.yml
+    python -m review export-story 3f2a9c61-... --output var/review/story.yml
+    python -m review prune --older-than 90 --dry-run
+    python -m review forget --sender 3f2a9c61-...
+
+The tracker store is ``--db`` (default: PostgreSQL from DB_HOST/DB_* when set, else make run's
+var/run/tracker.db). Personal data is masked unless ``--unmasked --token $RASA_AUTH_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from review import export, report, retention
+from review.conversation import REVIEW_EVENT_TYPES, Conversation, Reason, findings
+from review.files import Manifest
+from review.privacy import Masker, masker
+from review.render import list_line, list_record, show_record, show_text, when
+from review.settings import Settings
+from review.store import TrackerDB
+from ridgeline.privacy import install_log_masking
+from ridgeline.settings import ConfigError, parse_enum
+
+logger = logging.getLogger(__name__)
+
+REASONS = [r.value for r in Reason]
+NLU_REASONS = [Reason.NLU_FALLBACK.value, Reason.LOW_CONFIDENCE.value]
+UNITS_S = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+
+
+def parse_when(text: str, setting: str, now: float, end_of_day: bool = False) -> float:
+    """``7d``, ``24h``, ``30m``, ``2w`` ago, or an ISO date or time (UTC unless it says otherwise)."""
+    relative = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*", text)
+    if relative:
+        return now - float(relative.group(1)) * UNITS_S[relative.group(2)]
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{setting} {text!r} is neither an age (7d, 24h, 30m, 2w) nor a date "
+                          "(2025-05-01, 2025-05-01T12:00).") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    if end_of_day and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", text):
+        moment += timedelta(days=1)  # --until 2025-05-01 takes in that whole day
+    return moment.timestamp()
+
+
+def reason_list(values: list[str] | None, default: list[str]) -> set[str]:
+    chosen = {part.strip() for value in values or [] for part in value.split(",") if part.strip()} or set(default)
+    return {parse_enum(Reason, reason, "--reason").value for reason in sorted(chosen)}
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def make_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="the tracker store's URL: sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB "
+                                     "(default: PostgreSQL from DB_HOST/DB_* when set, else var/run/tracker.db)")
+    common.add_argument("--unmasked", action="store_true",
+                        help="show personal data; needs --token equal to RASA_AUTH_TOKEN")
+    common.add_argument("--token", help="RASA_AUTH_TOKEN, for --unmasked ('-': read it from standard input)")
+    common.add_argument("--state-dir", type=Path, help="where the manifest of exported files is (default var/review)")
+
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--since", help="last active at or after: 7d, 24h, 30m, 2w or a date (UTC)")
+    filters.add_argument("--until", help="last active at or before: an age or a date (a date takes in the whole day)")
+    filters.add_argument("--channel", help="only conversations with a user message from this input channel "
+                                           "(rest, socketio, slack, telegram)")
+    filters.add_argument("--min-confidence", type=float, default=0.6,
+                         help="an intent below this confidence is a reason (default 0.6)")
+
+    parser = argparse.ArgumentParser(prog="python -m review", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", parents=[common, filters], help="conversations that need attention")
+    listing.add_argument("--reason", action="append", help=f"only these reasons ({', '.join(REASONS)}); repeat or "
+                                                           "separate with commas")
+    listing.add_argument("--all", action="store_true", help="every conversation, also those with no reason")
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of lines")
+
+    show = commands.add_parser("show", parents=[common], help="one conversation's transcript")
+    show.add_argument("sender")
+    show.add_argument("--min-confidence", type=float, default=0.6)
+    show.add_argument("--json", action="store_true")
+
+    page = commands.add_parser("report", parents=[common, filters], help="the list and the transcripts as one HTML page")
+    page.add_argument("--reason", action="append", help="only these reasons")
+    page.add_argument("--output", type=Path, required=True, help="the HTML file to write")
+
+    nlu = commands.add_parser("export-nlu", parents=[common, filters],
+                              help="the chosen user messages as NLU examples to correct and paste")
+    nlu.add_argument("--reason", action="append",
+                     help=f"the messages behind these reasons (default {', '.join(NLU_REASONS)})")
+    nlu.add_argument("--output", type=Path, help="the YAML file to write (default: standard output)")
+
+    story = commands.add_parser("export-story", parents=[common], help="one conversation as a Rasa test story")
+    story.add_argument("sender")
+    story.add_argument("--output", type=Path, help="the YAML file to write (default: standard output)")
+
+    prune = commands.add_parser("prune", parents=[common],
+                                help="delete the conversations whose last event is older than --older-than days")
+    prune.add_argument("--older-than", type=float, metavar="DAYS",
+                       help="days (default REVIEW_RETENTION_DAYS, else 90)")
+    prune.add_argument("--batch-size", type=int, default=retention.DEFAULT_BATCH,
+                       help=f"conversations per transaction (default {retention.DEFAULT_BATCH})")
+    prune.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+
+    forget = commands.add_parser("forget", parents=[common], help="delete everything held about one visitor")
+    forget.add_argument("--sender", required=True, help="the conversation id (the webchat shows it under the chat)")
+    forget.add_argument("--store-db", help="the store database (default ORDERS_DB_URL, else var/orders.db)")
+    return parser
+
+
+# ---------------------------------------------------------------- commands
+
+
+def selected(db: TrackerDB, args: argparse.Namespace, reasons: set[str] | None, every: bool = False
+             ) -> list[tuple[Conversation, list]]:
+    """The conversations matching the filters, newest first, with their findings of ``reasons``."""
+    now = time.time()
+    since = parse_when(args.since, "--since", now) if args.since else None
+    until = parse_when(args.until, "--until", now, end_of_day=True) if args.until else None
+    senders = [sender for sender, _ in db.senders(since, until)]
+    events = db.load(senders, REVIEW_EVENT_TYPES)
+    chosen = []
+    for sender in senders:
+        conversation = Conversation(sender, events[sender])
+        if args.channel and args.channel not in conversation.channels:
+            continue
+        found = [f for f in findings(conversation, args.min_confidence) if reasons is None or f.reason.value in reasons]
+        if found or every:
+            chosen.append((conversation, found))
+    return chosen
+
+
+def full(db: TrackerDB, conversation: Conversation) -> Conversation:
+    return Conversation(conversation.sender, db.load([conversation.sender])[conversation.sender])
+
+
+def write(path: Path | None, text: str, manifest: Manifest, kind: str, senders: list[str]) -> None:
+    if path is None:
+        sys.stdout.write(text)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    manifest.record(path, kind, senders)
+    print(f"wrote {path} ({len(senders)} conversation{'s' * (len(senders) != 1)})", file=sys.stderr)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    mask = masker(args.unmasked, args.token, settings.rasa_auth_token)
+    manifest = Manifest(args.state_dir or settings.state_dir)
+    db = TrackerDB(args.db or settings.tracker_db)
+    try:
+        return COMMANDS[args.command](db, args, settings, mask, manifest)
+    finally:
+        db.close()
+
+
+def cmd_list(db, args, settings, mask: Masker, manifest) -> int:
+    reasons = reason_list(args.reason, REASONS) if args.reason else None
+    chosen = selected(db, args, reasons, every=args.all)
+    if args.json:
+        print(json.dumps([list_record(c, f, mask) for c, f in chosen], indent=2, ensure_ascii=False))
+    else:
+        for conversation, found in chosen:
+            print(list_line(conversation, found, mask))
+        if not chosen:
+            print("no conversation needs attention for these filters", file=sys.stderr)
+    return 0
+
+
+def one(db: TrackerDB, sender: str) -> Conversation:
+    conversation = Conversation(sender, db.load([sender])[sender])
+    if not conversation.events:
+        raise LookupError(f"no conversation {sender!r} in the tracker store (`python -m review list --all` lists them)")
+    return conversation
+
+
+def cmd_show(db, args, settings, mask: Masker, manifest) -> int:
+    conversation = one(db, args.sender)
+    found = findings(conversation, args.min_confidence)
+    if args.json:
+        print(json.dumps(show_record(conversation, found, mask), indent=2, ensure_ascii=False))
+    else:
+        print(show_text(conversation, found, mask))
+    return 0
+
+
+def cmd_report(db, args, settings, mask: Masker, manifest) -> int:
+    reasons = reason_list(args.reason, REASONS) if args.reason else None
+    chosen = [(full(db, c), f) for c, f in selected(db, args, reasons)]
+    title = f"Conversations to review, {when(time.time())}"
+    write(args.output, report.html_report(chosen, mask, title), manifest, "html", [c.sender for c, _ in chosen])
+    return 0
+
+
+def cmd_export_nlu(db, args, settings, mask: Masker, manifest) -> int:
+    reasons = reason_list(args.reason, NLU_REASONS)
+    pairs = [(c, m) for c, found in selected(db, args, reasons) for m in export.chosen_messages(c, found, reasons)]
+    write(args.output, export.nlu_snippet(pairs, mask), manifest, "yaml", sorted({c.sender for c, _ in pairs}))
+    return 0
+
+
+def cmd_export_story(db, args, settings, mask: Masker, manifest) -> int:
+    conversation = one(db, args.sender)
+    write(args.output, export.test_story(conversation, mask), manifest, "story", [conversation.sender])
+    return 0
+
+
+def cmd_prune(db, args, settings, mask: Masker, manifest) -> int:
+    days = args.older_than if args.older_than is not None else settings.retention_days
+    if days <= 0 or args.batch_size < 1:
+        raise ConfigError("--older-than must be > 0 days and --batch-size at least 1.")
+    result = retention.prune(db, days, batch=args.batch_size, dry_run=args.dry_run)
+    verb = "would remove" if result.dry_run else "removed"
+    print(f"prune: {verb} {result.conversations} conversation{'s' * (result.conversations != 1)} "
+          f"({result.events} event{'s' * (result.events != 1)}) last active before {when(result.cutoff)} "
+          f"({days:g} days)")
+    return 0
+
+
+def cmd_forget(db, args, settings, mask: Masker, manifest) -> int:
+    result = retention.forget(db, args.sender, args.store_db or settings.store_db, manifest.path.parent)
+    rows = "".join(f", {n} {table} row{'s' * (n != 1)}" for table, n in sorted(result.store_rows.items()))
+    print(mask(f"forget {args.sender}: removed {result.events} tracker event{'s' * (result.events != 1)}{rows}, "
+               f"{result.files_deleted} exported file{'s' * (result.files_deleted != 1)} deleted, "
+               f"{result.files_rewritten} rewritten"))
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "report": cmd_report, "export-nlu": cmd_export_nlu,
+            "export-story": cmd_export_story, "prune": cmd_prune, "forget": cmd_forget}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_masking()
+    args = make_parser().parse_args(argv)
+    try:
+        return run(args, Settings.from_env())
+    except ConfigError as error:
+        print(f"review: {error}", file=sys.stderr)
+        return 2
+    except LookupError as error:
+        print(f"review: {error}", file=sys.stderr)
+        return 1
