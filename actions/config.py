@@ -2,7 +2,7 @@
 
 Its variables about the LLM it calls are ``ACTIONS_LLM_*`` (``LLM_*`` is the LLM service's); the
 others name what only the action server has (the orders database, its token, the prompt and
-reply limits) and keep their names. ``VARIABLES`` lists them all; ``RENAMED`` the old names, which
+reply limits, ``HANDOFF_*``: who hears of a handoff's ticket) and keep their names. ``VARIABLES`` lists them all; ``RENAMED`` the old names, which
 still work for one release with a warning; ``READS`` is what a supervisor hands this process of
 its environment (stack/services.py). The defaults are the dataclass's: the chart's values.yaml,
 docker-compose.yml and .env.example are kept equal to them by tests/deploy/test_defaults.py.
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from ridgeline.logs import VARIABLES as LOG_VARIABLES
+from ridgeline.logs import LogSettings
 from ridgeline.paths import CATALOG_FILE as DEFAULT_CATALOG_FILE
 from ridgeline.paths import REPO_ROOT
 from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
@@ -50,8 +52,21 @@ VARIABLE_OF = {
     "catalog_refresh_s": "CATALOG_REFRESH_S",
     "action_server_token": "ACTION_SERVER_TOKEN",
     "max_request_bytes": "ACTION_SERVER_MAX_REQUEST_BYTES",
+    # Who hears of a handoff's ticket (actions/notify.py): Slack's chat.postMessage and/or an email.
+    "handoff_slack_bot_token": "HANDOFF_SLACK_BOT_TOKEN",
+    "handoff_slack_channel": "HANDOFF_SLACK_CHANNEL",
+    "handoff_slack_api_url": "HANDOFF_SLACK_API_URL",
+    "handoff_smtp_host": "HANDOFF_SMTP_HOST",
+    "handoff_smtp_port": "HANDOFF_SMTP_PORT",
+    "handoff_smtp_from": "HANDOFF_SMTP_FROM",
+    "handoff_smtp_to": "HANDOFF_SMTP_TO",
+    "handoff_smtp_user": "HANDOFF_SMTP_USER",
+    "handoff_smtp_password": "HANDOFF_SMTP_PASSWORD",
+    "handoff_smtp_starttls": "HANDOFF_SMTP_STARTTLS",
+    "handoff_notify_timeout_s": "HANDOFF_NOTIFY_TIMEOUT_S",
 }
-VARIABLES = tuple(VARIABLE_OF.values())
+# LOG_FORMAT and LOG_SENDER_SALT (ridgeline.logs; log_settings()): every service reads them, with one meaning.
+VARIABLES = (*VARIABLE_OF.values(), *LOG_VARIABLES)
 # Old name -> new name, renamed in issue 12 (the LLM service owns LLM_*); the old names go in the next release.
 RENAMED = {
     "LLM_BASE_URL": "ACTIONS_LLM_URL",
@@ -99,6 +114,23 @@ class ActionServerConfig:
     # Rasa sends it as "Authorization: Bearer <token>"; unset, the action server answers anyone.
     action_server_token: str | None = field(default=None, repr=False)
     max_request_bytes: int = 16 * 1024 * 1024
+    # A handoff's ticket is announced to the team through whichever of these is configured (both, one
+    # or none: the ticket is in the store database either way). Slack: a bot token with chat:write
+    # and the channel (an id like C0123456789, or #name); the Web API's URL is for tests and proxies.
+    handoff_slack_bot_token: str | None = field(default=None, repr=False)
+    handoff_slack_channel: str | None = None
+    handoff_slack_api_url: str = "https://slack.com/api"
+    # Email: an SMTP relay; _TO is one or more addresses (comma-separated). STARTTLS unless turned off
+    # (a relay on localhost); login only when _USER is set.
+    handoff_smtp_host: str | None = None
+    handoff_smtp_port: int = 587
+    handoff_smtp_from: str | None = None
+    handoff_smtp_to: tuple[str, ...] = ()
+    handoff_smtp_user: str | None = None
+    handoff_smtp_password: str | None = field(default=None, repr=False)
+    handoff_smtp_starttls: bool = True
+    # Each notification's budget; they are sent in the background after the ticket is committed.
+    handoff_notify_timeout_s: float = 3.0
 
     def __post_init__(self) -> None:
         if not self.llm_base_url.startswith(("http://", "https://")):
@@ -129,6 +161,39 @@ class ActionServerConfig:
             raise ConfigError(f"{VARIABLE_OF['catalog_refresh_s']} must be 0 (check on every search) or more seconds.")
         if not 0 <= self.llm_temperature <= 2:
             raise ConfigError(f"{VARIABLE_OF['llm_temperature']} must be between 0 and 2.")
+        self._check_handoff_notifications()
+
+    def _check_handoff_notifications(self) -> None:
+        slack = {"handoff_slack_bot_token": self.handoff_slack_bot_token,
+                 "handoff_slack_channel": self.handoff_slack_channel}
+        if any(slack.values()) and not all(slack.values()):
+            missing = next(name for name, value in slack.items() if not value)
+            raise ConfigError(f"Slack notifications of handoffs need both {VARIABLE_OF['handoff_slack_bot_token']} "
+                              f"and {VARIABLE_OF['handoff_slack_channel']}; set {VARIABLE_OF[missing]} too, "
+                              "or neither.")
+        if not self.handoff_slack_api_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{VARIABLE_OF['handoff_slack_api_url']}={self.handoff_slack_api_url!r} is not an "
+                              f"http(s) URL; the default is {ActionServerConfig.handoff_slack_api_url}.")
+        if self.handoff_smtp_host and not (self.handoff_smtp_from and self.handoff_smtp_to):
+            raise ConfigError(f"{VARIABLE_OF['handoff_smtp_host']} is set: set {VARIABLE_OF['handoff_smtp_from']} "
+                              f"(the sender) and {VARIABLE_OF['handoff_smtp_to']} (the team's addresses) too.")
+        if bool(self.handoff_smtp_user) != bool(self.handoff_smtp_password):
+            raise ConfigError(f"{VARIABLE_OF['handoff_smtp_user']} and {VARIABLE_OF['handoff_smtp_password']} "
+                              "go together: set both to log in to the SMTP server, or neither.")
+        if not 1 <= self.handoff_smtp_port <= 65535:
+            raise ConfigError(f"{VARIABLE_OF['handoff_smtp_port']}={self.handoff_smtp_port} is not a port (1-65535).")
+        if not 0 < self.handoff_notify_timeout_s <= 30:
+            raise ConfigError(f"{VARIABLE_OF['handoff_notify_timeout_s']}={self.handoff_notify_timeout_s:g} must be "
+                              f"above 0 and at most 30 s; {ActionServerConfig.handoff_notify_timeout_s:g} is the "
+                              "default.")
+
+    @property
+    def handoff_slack_configured(self) -> bool:
+        return bool(self.handoff_slack_bot_token and self.handoff_slack_channel)
+
+    @property
+    def handoff_smtp_configured(self) -> bool:
+        return bool(self.handoff_smtp_host)
 
     @property
     def chat_completions_url(self) -> str:
@@ -183,7 +248,23 @@ def from_env(env: Mapping[str, str] | None = None) -> ActionServerConfig:
         catalog_refresh_s=number("catalog_refresh_s", float),
         action_server_token=text("action_server_token"),
         max_request_bytes=number("max_request_bytes", int),
+        handoff_slack_bot_token=text("handoff_slack_bot_token"),
+        handoff_slack_channel=text("handoff_slack_channel"),
+        handoff_slack_api_url=text("handoff_slack_api_url") or defaults.handoff_slack_api_url,
+        handoff_smtp_host=text("handoff_smtp_host"),
+        handoff_smtp_port=number("handoff_smtp_port", int),
+        handoff_smtp_from=text("handoff_smtp_from"),
+        handoff_smtp_to=tuple(part.strip() for part in (text("handoff_smtp_to") or "").split(",") if part.strip()),
+        handoff_smtp_user=text("handoff_smtp_user"),
+        handoff_smtp_password=text("handoff_smtp_password"),
+        handoff_smtp_starttls=_flag(env, VARIABLE_OF["handoff_smtp_starttls"], defaults.handoff_smtp_starttls),
+        handoff_notify_timeout_s=number("handoff_notify_timeout_s", float),
     )
+
+
+def log_settings(env: Mapping[str, str] | None = None) -> LogSettings:
+    """LOG_FORMAT (text or json) and LOG_SENDER_SALT, for the action server's log lines (ridgeline.logs)."""
+    return LogSettings.from_env(os.environ if env is None else env)
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,7 +9,9 @@ The reply is streamed (``"stream": true``), so a reply that the deadline
 sentence is returned, marked ``cut``; only when not one sentence arrived is it an
 ``LLMTimeout``. Leaving the stream closes the connection, and the LLM service stops
 generating at its next step. A server that ignores ``stream`` and answers with one
-JSON body is read as such.
+JSON body is read as such. The action call's request id (``ridgeline.logs``, bound by the
+action server from Rasa's ``X-Request-ID``) goes along in the same header, so the LLM service's
+log line for the call carries it too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import httpx
 
 from actions.config import ActionServerConfig
+from ridgeline import logs
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +101,9 @@ async def complete_chat(
 ) -> LLMReply:
     """Ask the LLM service for the next assistant message, within ``config.llm_timeout_s``."""
     headers = {"Authorization": f"Bearer {config.llm_api_key}"} if config.llm_api_key else {}
+    request_id = logs.current_request_id()
+    if request_id:
+        headers[logs.REQUEST_ID_HEADER] = request_id
     body = {
         "model": config.llm_model,
         "messages": messages,

@@ -12,6 +12,10 @@
   after which Rasa calls again with it) is no call of its own: the repeated call is counted;
 - ``action_duration_seconds{action}``: histogram of the time an action took, either outcome.
 Both are measured around rasa-sdk's executor (``actions.server.MeasuredExecutor``).
+- ``action_handoff_notifications_total{channel,outcome}``: a handoff's ticket announced to the team, by
+  ``channel`` (``slack``, ``email``) and ``outcome`` (``ok``; ``error``: refused, or the server answered
+  an error; ``timeout``: no answer within ``HANDOFF_NOTIFY_TIMEOUT_S``). A failure loses nothing: the
+  ticket is in the store database (``python -m review tickets``); it is logged and counted here.
 
 One registry per process. With several Sanic workers (``ACTION_SERVER_SANIC_WORKERS``) each
 worker counts its own turns, so one scrape sees one worker's; the default is one worker.
@@ -49,6 +53,22 @@ def count_llm_reply(outcome: str) -> None:
     if outcome not in LLM_OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}; one of {', '.join(LLM_OUTCOMES)}")
     llm_replies.labels(outcome).inc()
+
+
+NOTIFY_CHANNELS = ("slack", "email")
+NOTIFY_OUTCOMES = ("ok", "error", "timeout")
+handoff_notifications = Counter("action_handoff_notifications_total",
+                                "Handoff tickets announced to the team, by channel and outcome.",
+                                ["channel", "outcome"], registry=REGISTRY)
+for _channel in NOTIFY_CHANNELS:
+    for _outcome in NOTIFY_OUTCOMES:
+        handoff_notifications.labels(_channel, _outcome)
+
+
+def count_handoff_notification(channel: str, outcome: str) -> None:
+    if channel not in NOTIFY_CHANNELS or outcome not in NOTIFY_OUTCOMES:
+        raise ValueError(f"unknown channel {channel!r} or outcome {outcome!r}")
+    handoff_notifications.labels(channel, outcome).inc()
 
 
 def render() -> tuple[bytes, str]:

@@ -9,7 +9,10 @@
   counted and timed around rasa-sdk's executor (``MeasuredExecutor``);
 - input: a ``/webhook`` body that is not a well-formed action call gets a 400 that says what is
   wrong, instead of rasa-sdk's 500 (which also echoed the request body, personal data included);
-- logs: personal data (emails, phone numbers, order ids) is masked in every log line.
+- logs: personal data (emails, phone numbers, order ids) is masked in every log line; with
+  ``LOG_FORMAT=json`` each line is a JSON object carrying the request id Rasa sent in ``X-Request-ID``
+  (a new one when it sent none) and the hash of the action call's sender (``ridgeline.logs``); the LLM
+  client passes the request id on to the LLM service.
 """
 
 from __future__ import annotations
@@ -36,14 +39,15 @@ from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
 from actions import metrics
-from actions.config import ActionServerConfig, get_config
+from actions.config import ActionServerConfig, get_config, log_settings
+from ridgeline import logs
 from ridgeline.access import bearer_matches
-from ridgeline.privacy import install_log_masking
 from ridgeline.text import lone_surrogate_at
 
 logger = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/health", "/metrics"})  # scraped from inside the cluster; never routed publicly
+SERVICE = "actions"  # the "service" of its JSON log lines
 
 
 class MeasuredExecutor(ActionExecutor):
@@ -141,6 +145,11 @@ def harden(app: Sanic, config: ActionServerConfig) -> Sanic:
     app.config.REQUEST_MAX_SIZE = config.max_request_bytes
     token = config.action_server_token
 
+    @app.on_request(priority=20)
+    async def follow_request(request: Request) -> None:
+        # every request binds its own (keep-alive requests of one connection share a task)
+        logs.bind(request_id=logs.request_id_from(request.headers.get(logs.REQUEST_ID_HEADER)), sender_id=None)
+
     @app.on_request(priority=10)
     async def only_rasa(request: Request) -> HTTPResponse | None:
         if token is None or request.path in OPEN_PATHS or request.method == "OPTIONS":
@@ -156,10 +165,12 @@ def harden(app: Sanic, config: ActionServerConfig) -> Sanic:
         if request.path != "/webhook" or request.method != "POST":
             return None
         try:
-            validate_action_call(_action_call(request, config.max_request_bytes))
+            call = _action_call(request, config.max_request_bytes)
+            validate_action_call(call)
         except BadActionCall as error:
             return _error(400, f"Not an action call: {error}. Rasa sends "
                                '{"next_action": "...", "tracker": {"sender_id": "...", ...}, "domain": {...}}.')
+        logs.bind(request_id=logs.current_request_id(), sender_id=call["tracker"]["sender_id"])
         return None
 
     async def on_error(request: Request, exception: Exception) -> HTTPResponse:
@@ -181,12 +192,12 @@ def harden(app: Sanic, config: ActionServerConfig) -> Sanic:
 
 
 def configure_logging(args: argparse.Namespace) -> None:
-    """rasa-sdk's logging, with personal data masked in every line."""
+    """rasa-sdk's logging, with personal data masked in every line (JSON lines with LOG_FORMAT=json)."""
     utils.configure_colored_logging(args.loglevel)
     utils.configure_file_logging(logging.getLogger(APPLICATION_ROOT_LOGGER_NAME), args.log_file,
                                  args.loglevel, args.logging_config_file)
     utils.update_sanic_log_level()
-    install_log_masking()
+    logs.install(SERVICE, log_settings())
 
 
 def create_app(executor: ActionExecutor, config: ActionServerConfig, args: argparse.Namespace) -> Sanic:
@@ -198,6 +209,7 @@ def create_app(executor: ActionExecutor, config: ActionServerConfig, args: argpa
     configure_logging(args)
     app = create_app_for_serve(executor, cors_origins=args.cors, auto_reload=args.auto_reload,
                                endpoints=args.endpoints)
+    logs.install(SERVICE, log_settings())  # the handlers Sanic's app set up, too
     return harden(app, config)
 
 

@@ -22,10 +22,10 @@ import sys
 import warnings
 from typing import Sequence
 
-from llm.config import ServiceConfig, add_arguments
+from llm.config import ServiceConfig, add_arguments, log_settings
 from llm.errors import ConfigError, ModelLoadError
 
-from ridgeline.privacy import install_log_masking
+from ridgeline import logs
 
 logger = logging.getLogger("llm")
 
@@ -70,13 +70,15 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str = "info") -> None:
-    """Log to stderr; a no-op when the embedding program (e.g. pytest) already configured logging."""
+    """Log to stderr, as JSON lines with LOG_FORMAT=json; a no-op when the embedding program (e.g. pytest)
+    already configured logging."""
     logging.basicConfig(
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    install_log_masking()  # requests carry users' words: no email, phone number or order id is logged
+    # requests carry users' words: no email, phone number or order id is logged
+    logs.install("llm", log_settings())
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -21,6 +21,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ridgeline.logs import VARIABLES as LOG_VARIABLES
+from ridgeline.logs import LogSettings
 from ridgeline.settings import Allowlist, ConfigError, parse_enum, parse_number
 
 logger = logging.getLogger(__name__)
@@ -28,8 +30,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 ENV_PREFIX = "LLM_"
 # What the service's process reads of its environment (besides the process basics, Hugging Face's
-# HF_* among them): its LLM_* variables, those of ServiceConfig and llm/gguf's LLM_GGUF_*.
-READS = Allowlist(prefixes=(ENV_PREFIX,))
+# HF_* among them): its LLM_* variables, those of ServiceConfig and llm/gguf's LLM_GGUF_*; and LOG_FORMAT
+# and LOG_SENDER_SALT, which every service reads with one meaning (ridgeline.logs, log_settings()).
+READS = Allowlist(names=LOG_VARIABLES, prefixes=(ENV_PREFIX,))
 
 
 class Device(str, Enum):
@@ -399,6 +402,11 @@ class ServiceConfig:
                 value = "(set)" if value else "(unset)"
             lines.append(f"{f.name}={value} ({self.sources.get(f.name, 'default')})")
         return lines
+
+
+def log_settings(environ: Mapping[str, str] | None = None) -> LogSettings:
+    """LOG_FORMAT (text or json) and LOG_SENDER_SALT, for the service's log lines (ridgeline.logs)."""
+    return LogSettings.from_env(os.environ if environ is None else environ)
 
 
 def _fields() -> list[dataclasses.Field]:

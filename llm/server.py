@@ -14,7 +14,8 @@ otherwise); ``/health``, ``/ready`` and ``/metrics`` stay open so probes and
 Prometheus need no secret (the metrics hold counts, never content; keep the
 port on the cluster network). A client that disconnects cancels its request:
 Sanic cancels the handler, and the handler cancels the generation, which frees
-its batch slot at the next step.
+its batch slot at the next step. A client's ``X-Request-ID`` (the action server sends the turn's,
+``ridgeline.logs``) names the completion (``chatcmpl-<id>``) and is bound to the request's log lines.
 
 This module parses nothing itself (``protocol``), generates nothing itself
 (``engine``) and formats errors in exactly one handler (``errors``).
@@ -55,6 +56,7 @@ from llm.protocol import (
     parse_json_body,
     sse,
 )
+from ridgeline import logs
 from ridgeline.access import bearer_matches
 
 logger = logging.getLogger(__name__)
@@ -187,6 +189,9 @@ def create_app(
         request.ctx.streaming = False
         client_id = request.headers.get("x-request-id", "")
         request.ctx.request_id = f"chatcmpl-{client_id}" if _CLIENT_REQUEST_ID.match(client_id) else new_request_id()
+        # every request binds its own (keep-alive requests of one connection share a task)
+        logs.bind(request_id=client_id if _CLIENT_REQUEST_ID.match(client_id) else request.ctx.request_id,
+                  sender_id=None)
         if api_key and request.path not in OPEN_PATHS and not _authorized(request, api_key):
             status, body = error_response(Unauthorized(), request.path)
             return json(body, status=status, headers={"WWW-Authenticate": "Bearer"})

@@ -7,6 +7,8 @@
     python -m review export-story 3f2a9c61-... --output var/review/story.yml
     python -m review prune --older-than 90 --dry-run
     python -m review forget --sender 3f2a9c61-...
+    python -m review tickets
+    python -m review close T-123456
 
 The tracker store is ``--db`` (default: PostgreSQL from DB_HOST/DB_* when set, else make run's
 var/run/tracker.db). Personal data is masked unless ``--unmasked --token $RASA_AUTH_TOKEN``.
@@ -23,7 +25,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from review import export, report, retention
+from review import export, report, retention, tickets
 from review.conversation import REVIEW_EVENT_TYPES, Conversation, Reason, findings
 from review.files import Manifest
 from review.privacy import Masker, masker
@@ -122,6 +124,8 @@ def make_parser() -> argparse.ArgumentParser:
     forget = commands.add_parser("forget", parents=[common], help="delete everything held about one visitor")
     forget.add_argument("--sender", required=True, help="the conversation id (the webchat shows it under the chat)")
     forget.add_argument("--store-db", help="the store database (default ORDERS_DB_URL, else var/orders.db)")
+
+    tickets.add_commands(commands)  # tickets, close: the store database's handoff tickets
     return parser
 
 
@@ -163,6 +167,8 @@ def write(path: Path | None, text: str, manifest: Manifest, kind: str, senders: 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     mask = masker(args.unmasked, args.token, settings.rasa_auth_token)
+    if args.command in tickets.COMMANDS:  # the store database, not the tracker store
+        return tickets.COMMANDS[args.command](args, settings, mask)
     manifest = Manifest(args.state_dir or settings.state_dir)
     db = TrackerDB(args.db or settings.tracker_db)
     try:

@@ -15,7 +15,12 @@ listener to run calls ``install(app)``, which installs each piece once:
    compiled function;
 5. the regex featurizer in linear time (``speedups.regex_features``): a long message that names a
    catalog word many times no longer costs tokens x matches;
-6. the metrics (``ridgeline_rasa.metrics``) learn the app, whose agent's domain names the real intents.
+6. the metrics (``ridgeline_rasa.metrics``) learn the app, whose agent's domain names the real intents;
+7. the request id (``ridgeline_rasa.request_id``): Rasa's calls to the action server carry the turn's
+   ``X-Request-ID`` (the gate binds one to each turn).
+
+With ``LOG_FORMAT=json`` (``ridgeline_rasa.settings``), ``mask_logs`` also makes every handler write
+JSON lines with the service, the sender's hash and the request id (``ridgeline.logs``).
 
 ``GET /metrics`` itself is a route, and Sanic takes no new route once ``before_server_start`` runs, so
 each channel's blueprint also asks for ``metrics.add_route(app)`` at ``main_process_start`` (in the main
@@ -28,30 +33,35 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ridgeline.privacy import install_log_masking
+from ridgeline import logs
+from ridgeline_rasa import settings
 
 if TYPE_CHECKING:
     from sanic import Blueprint
 
 
+SERVICE = "rasa"  # the "service" of its JSON log lines
+
+
 def mask_logs() -> None:
-    """Mask personal data in every log handler there is now (idempotent).
+    """Mask personal data in every log handler there is now, in JSON lines with LOG_FORMAT=json (idempotent).
 
     Also called when Rasa imports the channels (``ridgeline_rasa.channels``), the earliest moment
     it runs project code: log lines from then until the server starts are masked too.
     """
-    install_log_masking()
+    logs.install(SERVICE, settings.current().logs)
 
 
 def install(app: Any) -> None:
     """Install the extension into the Rasa server whose Sanic app is ``app`` (idempotent)."""
-    from ridgeline_rasa import api_guard, metrics
+    from ridgeline_rasa import api_guard, metrics, request_id
     from ridgeline_rasa.speedups import action_response_check, regex_features, tf_predict
 
     api_guard.attach(app)
     action_response_check.install()
     tf_predict.install()
     regex_features.install()
+    request_id.install()
     mask_logs()
     metrics.attach(app)
 

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from ridgeline.logs import VARIABLES as LOG_VARIABLES
+from ridgeline.logs import LogSettings
 from ridgeline.settings import env_number
 
 # The channel gate's limits (channels/gate.py).
@@ -28,7 +30,9 @@ SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CHANNEL", "
 TELEGRAM_VARIABLES = ("TELEGRAM_ACCESS_TOKEN", "TELEGRAM_SECRET_TOKEN", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_API_URL")
 # /metrics (metrics.py) also reads PROMETHEUS_MULTIPROC_DIR, prometheus-client's own name (the library
 # reads it too): a process basic (ridgeline.settings), not a variable of the extension's own.
-VARIABLES = GATE_VARIABLES + API_VARIABLES + SLACK_VARIABLES + TELEGRAM_VARIABLES
+# LOG_FORMAT and LOG_SENDER_SALT: the JSON log lines and their sender hash (ridgeline.logs), read
+# by every service with one meaning.
+VARIABLES = GATE_VARIABLES + API_VARIABLES + SLACK_VARIABLES + TELEGRAM_VARIABLES + LOG_VARIABLES
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,12 @@ class Settings:
     # credentials.yml keys (channels/slack.py, channels/telegram.py).
     channels: Mapping[str, str] = field(default_factory=dict, repr=False)
     metrics: MetricsSettings = MetricsSettings()
+    logs: LogSettings = LogSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
         return cls(gate=GateSettings.from_env(env), api=ApiAccess.from_env(env),
-                   metrics=MetricsSettings.from_env(env),
+                   metrics=MetricsSettings.from_env(env), logs=LogSettings.from_env(env),
                    channels={name: env[name] for name in SLACK_VARIABLES + TELEGRAM_VARIABLES if name in env})
 
 

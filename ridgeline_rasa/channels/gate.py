@@ -8,6 +8,9 @@ After: a turn that produced no reply at all (the action server is down or failed
 then says nothing) gets ``utter_no_reply``: the user is never left in silence.
 Counted (``ridgeline_rasa.metrics``): every turn and its wall time by channel, every message the
 rate limit turns away, every ``utter_no_reply``.
+Followed (``ridgeline.logs``): each turn gets a request id (the channel's ``X-Request-ID`` when it
+gives one, else a new one), bound with the sender to every log line written during the turn and
+sent on to the action server (``ridgeline_rasa.request_id``); one INFO line per turn says how it went.
 
 The limits are per Rasa process; their settings are ``ridgeline_rasa.settings.GateSettings``
 (MAX_MESSAGE_CHARS, RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW_S in Rasa's environment).
@@ -23,6 +26,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Optional, Text
 
 from typing import TYPE_CHECKING
 
+from ridgeline import logs
 from ridgeline.text import clean_text
 from ridgeline_rasa import metrics as conversation_metrics
 from ridgeline_rasa import settings
@@ -140,22 +144,29 @@ class MessageGate:
             self.metrics.count_rate_limited()
         return wait_s
 
-    async def process(self, on_new_message: OnNewMessage, message: UserMessage) -> None:
-        """Let Rasa handle ``message``; if it said nothing at all, say ``utter_no_reply``. One turn, counted."""
+    async def process(self, on_new_message: OnNewMessage, message: UserMessage,
+                      request_id: Optional[str] = None) -> str:
+        """Let Rasa handle ``message``; if it said nothing at all, say ``utter_no_reply``. One turn, counted
+        and logged under ``request_id`` (the channel's ``X-Request-ID``; a new one when None or unusable),
+        which it returns."""
         started = time.perf_counter()
-        message.text = self.clean(message.text)
-        counting = CountingOutputChannel(message.output_channel)
-        message.output_channel = counting
-        try:
-            await on_new_message(message)
-        except Exception:
-            logger.exception("Rasa failed to handle a message from %s", message.sender_id)
-        if counting.sent == 0:
-            logger.warning("No reply to a message from %s: answering utter_no_reply", message.sender_id)
-            self.metrics.count_apology("no_reply")
-            await counting.inner.send_response(message.sender_id, {"text": self.text("utter_no_reply")})
-        channel = getattr(message, "input_channel", None) or _channel_name(counting.inner)
-        self.metrics.count_turn(channel, time.perf_counter() - started)
+        with logs.bound(request_id=logs.request_id_from(request_id), sender_id=str(message.sender_id)) as turn_id:
+            message.text = self.clean(message.text)
+            counting = CountingOutputChannel(message.output_channel)
+            message.output_channel = counting
+            try:
+                await on_new_message(message)
+            except Exception:
+                logger.exception("Rasa failed to handle a message from %s", message.sender_id)
+            if counting.sent == 0:
+                logger.warning("No reply to a message from %s: answering utter_no_reply", message.sender_id)
+                self.metrics.count_apology("no_reply")
+                await counting.inner.send_response(message.sender_id, {"text": self.text("utter_no_reply")})
+            channel = getattr(message, "input_channel", None) or _channel_name(counting.inner)
+            duration_s = time.perf_counter() - started
+            self.metrics.count_turn(channel, duration_s)
+            logger.info("Turn on %s: %d message(s) in %.3f s", channel, counting.sent, duration_s)
+        return turn_id
 
     def guard(self, on_new_message: OnNewMessage) -> OnNewMessage:
         """``on_new_message`` with the rate limit and the no-silence rule, for push channels.

@@ -8,7 +8,9 @@ crashes it); this one keeps its request and reply format and adds:
 - (the API guard, ridgeline_rasa/api_guard.py, gives Rasa's own HTTP API clear 400s too; installed at start-up);
 - the shared gate (channels/gate.py): text cleaned and cut to MAX_MESSAGE_CHARS, a 429 with
   Retry-After for a sender over the rate limit, and ``utter_no_reply`` instead of an empty
-  list when Rasa produced no reply.
+  list when Rasa produced no reply;
+- the turn's request id (ridgeline.logs): taken from an ``X-Request-ID`` header when the client sends
+  a usable one, else made by the gate; the reply carries it in ``X-Request-ID``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from ridgeline.logs import REQUEST_ID_HEADER
 from ridgeline.text import has_control_characters
 from ridgeline_rasa import api_guard, install
 from ridgeline_rasa.api_guard import BadBody, check_json
@@ -98,9 +101,10 @@ class RestInput(InputChannel):
                      "text": self.gate.text("utter_slow_down")},
                     status=429, headers={"Retry-After": str(math.ceil(wait_s))})
             collector = CollectingOutputChannel()
-            await self.gate.process(on_new_message, UserMessage(
-                text, collector, sender, input_channel=self.name(), metadata=metadata))
-            return response.json(collector.messages)
+            request_id = await self.gate.process(on_new_message, UserMessage(
+                text, collector, sender, input_channel=self.name(), metadata=metadata),
+                request.headers.get(REQUEST_ID_HEADER))
+            return response.json(collector.messages, headers={REQUEST_ID_HEADER: request_id})
 
         return blueprint
 

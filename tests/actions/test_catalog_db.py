@@ -26,7 +26,7 @@ def test_a_database_from_before_migrations_upgrades_in_place(tmp_path):
     tables = set(sa.inspect(engine).get_table_names())
     assert {"orders", "products", "catalog_loads", "alembic_version"} <= tables
     with engine.connect() as connection:
-        assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0002_products"
+        assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003_tickets"
         assert connection.scalar(sa.text("SELECT count(*) FROM orders")) == 1
     open_database(f"sqlite:///{path}")  # a second start changes nothing
 

@@ -14,6 +14,7 @@ import pytest
 
 from actions import config as actions_config
 from llm import config as llm_config
+from ridgeline import logs
 from ridgeline import settings as ground_floor
 from ridgeline_rasa import launch
 from ridgeline_rasa import settings as rasa_settings
@@ -22,11 +23,15 @@ LLM_VARIABLES = tuple(llm_config.env_var(f.name) for f in dataclasses.fields(llm
                       if f.name != "sources")
 RASA_VARIABLES = (*rasa_settings.VARIABLES, *launch.ENV, "ACTION_SERVER_TOKEN", "DB_HOST", "REDIS_HOST")
 READS = {"actions": actions_config.READS, "llm": llm_config.READS, "rasa": launch.READS}
-VARIABLES = {"actions": actions_config.VARIABLES, "llm": LLM_VARIABLES, "rasa": RASA_VARIABLES}
+VARIABLES = {"actions": actions_config.VARIABLES, "llm": (*LLM_VARIABLES, *logs.VARIABLES), "rasa": RASA_VARIABLES}
 # Read by two services on purpose, with one meaning: the token Rasa sends and the action server
 # checks; and, until the old names go, the LLM service's API key, which the action server sends
-# (its old name of ACTIONS_LLM_API_KEY).
-SHARED = {frozenset({"actions", "rasa"}): {"ACTION_SERVER_TOKEN"}, frozenset({"actions", "llm"}): {"LLM_API_KEY"}}
+# (its old name of ACTIONS_LLM_API_KEY). The log format and the sender-hash salt (ridgeline.logs) are
+# every service's: one format and one salt per deployment, or a turn cannot be followed.
+LOGS = set(logs.VARIABLES)
+SHARED = {frozenset({"actions", "rasa"}): {"ACTION_SERVER_TOKEN", *LOGS},
+          frozenset({"actions", "llm"}): {"LLM_API_KEY", *LOGS},
+          frozenset({"llm", "rasa"}): LOGS}
 
 
 def test_each_service_reads_the_variables_it_defines():
@@ -54,6 +59,10 @@ def test_the_old_names_are_not_another_services_names():
     """An old name of the action server's is read for one release: it must not be one the LLM service reads."""
     assert set(actions_config.RENAMED) & set(LLM_VARIABLES) == {"LLM_API_KEY"}  # the same key on both sides
     assert set(actions_config.RENAMED.values()) <= set(actions_config.VARIABLES)
+
+
+def test_every_service_reads_the_log_settings():
+    assert all(name in VARIABLES[service] and READS[service].allows(name) for service in READS for name in LOGS)
 
 
 def test_the_process_basics_are_no_services_settings():

@@ -47,6 +47,7 @@ KNOWN_VALIDATE_WARNINGS = {
         for name in (
             "utter_ask_order_id",
             "utter_ask_email",
+            "utter_ask_handoff_contact",
             "utter_invalid_order_id",
             "utter_invalid_email",
             "utter_handoff",

@@ -133,6 +133,14 @@ imagePullSecrets:
       key: {{ index $ctx.Values.secrets.keys (index . 2) }}
 {{- end -}}
 
+{{/* The log settings each of our services reads (ridgeline/logs.py): LOG_FORMAT, and the salt of the sender hash. */}}
+{{- define "ridgeline.logEnv" -}}
+- {name: LOG_FORMAT, value: {{ .Values.logging.format | quote }}}
+{{- if .Values.logging.senderSalt }}
+{{ include "ridgeline.secretEnv" (list . "LOG_SENDER_SALT" "logSenderSalt") }}
+{{- end }}
+{{- end -}}
+
 {{/* Stores: what Rasa connects to. */}}
 {{- define "ridgeline.postgresHost" -}}
 {{- if .Values.postgresql.enabled -}}
