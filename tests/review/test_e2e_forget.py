@@ -3,6 +3,7 @@ store, and Rasa's own tracker endpoint then holds nothing the visitor said."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -62,3 +63,18 @@ def test_forget_removes_a_conversation_rasa_then_no_longer_has(stack, responses,
 
     assert user_texts("forget-me-visitor") == []
     assert user_texts("keep-me-visitor") == ["hi"]
+
+
+def test_list_finds_the_fallback_and_the_handoff_of_real_conversations(stack, tmp_path):  # noqa: F811
+    rasa = next(s for s in stack.services if s.name == "rasa")
+    rasa_url = f"http://127.0.0.1:{rasa.port}"
+    Conversation(rasa_url, "review-gibberish").say("asdkjh qwe zxcvbnm")
+    Conversation(rasa_url, "review-wants-a-person").say("I want to talk to a person")
+    Conversation(rasa_url, "review-all-fine").say("hi")
+    listed = review("list", "--json", "--since", "1h", "--db", tracker_db_url(stack),
+                    "--state-dir", str(tmp_path / "state"))
+    assert listed.returncode == 0, listed.stderr
+    reasons = {record["sender"]: {r["reason"] for r in record["reasons"]} for record in json.loads(listed.stdout)}
+    assert "nlu_fallback" in reasons["review-gibberish"]
+    assert "handoff" in reasons["review-wants-a-person"]
+    assert "review-all-fine" not in reasons
