@@ -24,7 +24,7 @@ import bm25s
 import numpy as np
 
 from ridgeline.catalog import CATEGORIES, Product
-from ridgeline.catalog_query import (ENTITY_PATTERNS, IN_STOCK, PHRASE_END, Constraints, category_words,
+from ridgeline.catalog_query import (ENTITY_PATTERNS, IN_STOCK, PHRASE_END, Constraints, category_stems,
                                      parse_constraints, stem, tokens)
 
 logger = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class CatalogIndex:
         return constraints.without(*missing) if missing else constraints
 
     def _names_category_or_brand(self, word: str, constraints: Constraints) -> bool:
-        if constraints.category and stem(word) in tokens(" ".join(category_words(constraints.category))):
+        if constraints.category and stem(word) in category_stems(constraints.category):
             return True
         return bool(constraints.brand) and stem(word) in tokens(constraints.brand)
 

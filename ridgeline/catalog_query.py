@@ -13,6 +13,7 @@ the product search, its evaluation and the fine-tuning data.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, fields, replace
 from typing import Iterable
@@ -158,6 +159,18 @@ def category_words(category_name: str) -> set[str]:
     return {category.name.replace("_", " "), category.label, category.plural, *category.synonyms}
 
 
+@functools.lru_cache(maxsize=1)
+def _category_phrases() -> tuple[tuple[tuple[str, ...], str], ...]:
+    """Every category word, stemmed once: (its stemmed tokens, the category)."""
+    return tuple((tuple(tokens(word)), name) for name in CATEGORIES for word in category_words(name) if tokens(word))
+
+
+@functools.lru_cache(maxsize=None)
+def category_stems(category_name: str) -> frozenset[str]:
+    """The stemmed tokens of a category's words: "pack" and "rucksack" for backpack."""
+    return frozenset(t for phrase, name in _category_phrases() if name == category_name for t in phrase)
+
+
 # Where one thing asked for ends: "backpacking stove | under 100 g", "ice axe | for winter walking".
 PHRASE_END = re.compile(r"[,.;:!?()/+]|\b(?:for|with|to|that|which|under|below|in|on|at|from|and|or|so|but|"
                         r"because|if|when|than|of)\b", re.IGNORECASE)
@@ -171,13 +184,11 @@ def find_category(text: str) -> str | None:
     for phrase in PHRASE_END.split(text):
         said = tokens(phrase)
         best: tuple[int, int, str] | None = None
-        for name in CATEGORIES:
-            for word in category_words(name):
-                wanted = tokens(word)
-                for start in range(len(said) - len(wanted) + 1):
-                    if wanted and said[start:start + len(wanted)] == wanted:
-                        key = (start + len(wanted), len(wanted), name)
-                        best = key if best is None or key[:2] > best[:2] else best
+        for wanted, name in _category_phrases():
+            for start in range(len(said) - len(wanted) + 1):
+                if said[start:start + len(wanted)] == list(wanted):
+                    key = (start + len(wanted), len(wanted), name)
+                    best = key if best is None or key[:2] > best[:2] else best
         if best:
             return best[2]
     return None
