@@ -16,7 +16,7 @@ from actions.llm_client import LLMError, complete_chat
 from actions.product_search import current_index
 from actions.prompt import build_messages
 from actions.reply_guard import ReplyGuard
-from ridgeline import knowledge
+from ridgeline import feedback, knowledge
 from ridgeline.catalog import Product
 from ridgeline.grounding import check_grounding, grounded_fallback
 
@@ -95,8 +95,22 @@ class ActionLLMResponse(Action):
             logger.warning("sent %s a reply cut at its last complete sentence (%d chars)",
                            tracker.sender_id, len(verdict.text))
         metrics.count_llm_reply("cut" if reply.cut else "whole")
-        dispatcher.utter_message(text=verdict.text)
+        send_model_reply(dispatcher, verdict.text, sources.latest if sources is not None else [])
         return []
+
+
+def send_model_reply(dispatcher: CollectingDispatcher, text: str, sources: list[Product]) -> None:
+    """The model's reply, with the two verdict buttons (``ridgeline.feedback``).
+
+    Its ``reply_id`` and the SKUs of the sources its user message was given go into the bot
+    event's metadata: a verdict names the reply it judges, and the review tool rebuilds the
+    prompt the model saw. Scripted replies (the apology, a reply rebuilt from the sources) get
+    no buttons: a verdict on them says nothing about the model.
+    """
+    reply_id = feedback.new_reply_id()
+    dispatcher.utter_message(text=text, buttons=feedback.buttons(reply_id),
+                             **{feedback.REPLY_ID_METADATA: reply_id,
+                                feedback.SOURCES_METADATA: [product.sku for product in sources]})
 
 
 async def catalog_index(config: ActionServerConfig, sender: str) -> CatalogIndex | None:

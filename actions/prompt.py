@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ridgeline.catalog import Product, with_sources
+from ridgeline.feedback import is_feedback_event
 from ridgeline.knowledge import StoreKnowledge
 
 # (a user message, the user message before it or None) -> the catalog products to give with it
@@ -23,14 +24,15 @@ def conversation_turns(events: Iterable[Mapping[str, Any]]) -> list[dict[str, st
     """The user and bot utterances of the current session, oldest first.
 
     A new session (``session_started``) starts the history afresh, and a
-    ``restart`` event wipes it, exactly as Rasa's own tracker does.
+    ``restart`` event wipes it, exactly as Rasa's own tracker does. A visitor's verdict on a
+    reply and its thanks (``ridgeline.feedback``) are not part of the conversation.
     """
     turns: list[dict[str, str]] = []
     for event in events:
         kind = event.get("event")
         if kind in {"session_started", "restart"}:
             turns.clear()
-        elif kind in {"user", "bot"}:
+        elif kind in {"user", "bot"} and not is_feedback_event(event):
             text = (event.get("text") or "").strip()
             if text:
                 turns.append({"role": "user" if kind == "user" else "assistant", "content": text})

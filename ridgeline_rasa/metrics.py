@@ -11,6 +11,7 @@
 | ``rasa_llm_turns_total`` | turns that ran ``action_llm_response`` |
 | ``rasa_apologies_total{reason}`` | turns that apologised instead of answering: ``llm_unavailable`` (the response ``utter_llm_unavailable`` was sent: the LLM failed, timed out before one sentence, or its reply was withheld by the reply guard, which Rasa cannot tell apart: the action server's ``action_llm_replies_total{outcome="apology"}`` is the same count from its side), ``no_reply`` (the gate's ``utter_no_reply``: Rasa said nothing, e.g. the action server is down) |
 | ``rasa_handoffs_total`` | turns that ran ``action_human_handoff`` |
+| ``rasa_feedback_total{verdict}`` | visitors' verdicts on LLM replies: ``up`` (helpful), ``down`` (not helpful); a click is no turn and no intent in the counts above (``ridgeline.feedback``) |
 
 Who counts what:
 
@@ -56,6 +57,7 @@ from typing import Any, Collection, Dict, Mapping, Optional, Set
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from ridgeline import feedback
 from ridgeline_rasa import settings
 
 logger = logging.getLogger(__name__)
@@ -95,8 +97,12 @@ class ConversationMetrics:
         self.apologies = Counter("rasa_apologies_total", "Turns that apologised instead of answering, by reason.",
                                  ["reason"], registry=r)
         self.handoffs = Counter("rasa_handoffs_total", "Turns that ran action_human_handoff.", registry=r)
+        self.feedback = Counter("rasa_feedback_total", "Visitors' verdicts on LLM replies (up: helpful, "
+                                "down: not helpful).", ["verdict"], registry=r)
         for reason in APOLOGY_REASONS:
             self.apologies.labels(reason)  # both series exist from the start, at 0
+        for verdict in feedback.VERDICTS:
+            self.feedback.labels(verdict)
         self._intent_labels: Set[str] = set()
 
     # -- the gate's
@@ -153,7 +159,13 @@ class TurnCounter:
         """Count one event, as Rasa publishes it: ``{"sender_id": ..., "event": "user"|"action"|"bot", ...}``."""
         kind = event.get("event")
         sender = str(event.get("sender_id"))
-        if kind == "user":
+        if kind == "user" and feedback.is_feedback_event(event):
+            # A verdict button's click: counted as what it is, not as a turn's intent. A malformed
+            # one (typed by hand) is not counted at all.
+            verdict = feedback.verdict_of(event)
+            if verdict is not None:
+                self.metrics.feedback.labels(verdict.verdict).inc()
+        elif kind == "user":
             self._counted.pop(sender, None)
             self._remember(sender)
             intent = (event.get("parse_data") or {}).get("intent") or {}

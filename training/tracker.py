@@ -6,7 +6,8 @@ the event as JSON in ``data``. A conversation is one sender's user and bot
 utterances between ``session_started`` / ``restart`` events, read in the order
 they happened, exactly as the action server reads the tracker. Bot responses
 that should not be learned (the apology sent when the LLM was down) drop the
-turn they answered and split the conversation there.
+turn they answered and split the conversation there. A visitor's verdict on a reply and
+its thanks (``ridgeline.feedback``) are left out.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 from typing import Iterable, Iterator
 
+from ridgeline.feedback import is_feedback_event
 from training.formats import Conversation, DataError
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,8 @@ def _conversations(url: str, sender: str, events: list, excluded: set[str]) -> I
             raise DataError(f"{url} events.id={row_id}", f"the event's data is not valid JSON ({exc.msg})") from None
         if not isinstance(event, dict):
             raise DataError(f"{url} events.id={row_id}", "the event's data is not a JSON object")
+        if is_feedback_event({"event": type_name, **event}):
+            continue  # a verdict button's click and its thanks: not part of the conversation
         utter_action = (event.get("metadata") or {}).get("utter_action")
         if type_name == "bot" and utter_action in excluded:
             # Not worth learning: drop the unanswered user turn and start afresh after it.

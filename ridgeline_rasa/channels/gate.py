@@ -7,7 +7,8 @@ away before it reaches the NLU, so the others do not wait behind it.
 After: a turn that produced no reply at all (the action server is down or failed, and Rasa
 then says nothing) gets ``utter_no_reply``: the user is never left in silence.
 Counted (``ridgeline_rasa.metrics``): every turn and its wall time by channel, every message the
-rate limit turns away, every ``utter_no_reply``.
+rate limit turns away, every ``utter_no_reply``. A click on a verdict button (``ridgeline.feedback``)
+is no turn.
 Followed (``ridgeline.logs``): each turn gets a request id (the channel's ``X-Request-ID`` when it
 gives one, else a new one), bound with the sender to every log line written during the turn and
 sent on to the action server (``ridgeline_rasa.request_id``); one INFO line per turn says how it went.
@@ -26,7 +27,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Optional, Text
 
 from typing import TYPE_CHECKING
 
-from ridgeline import logs
+from ridgeline import feedback, logs
 from ridgeline.text import clean_text
 from ridgeline_rasa import metrics as conversation_metrics
 from ridgeline_rasa import settings
@@ -164,8 +165,12 @@ class MessageGate:
                 await counting.inner.send_response(message.sender_id, {"text": self.text("utter_no_reply")})
             channel = getattr(message, "input_channel", None) or _channel_name(counting.inner)
             duration_s = time.perf_counter() - started
-            self.metrics.count_turn(channel, duration_s)
-            logger.info("Turn on %s: %d message(s) in %.3f s", channel, counting.sent, duration_s)
+            if feedback.is_feedback_text(message.text):
+                # A verdict button's click is no turn: rasa_feedback_total counts it (ridgeline_rasa.metrics).
+                logger.info("Verdict on %s: %d message(s) in %.3f s", channel, counting.sent, duration_s)
+            else:
+                self.metrics.count_turn(channel, duration_s)
+                logger.info("Turn on %s: %d message(s) in %.3f s", channel, counting.sent, duration_s)
         return turn_id
 
     def guard(self, on_new_message: OnNewMessage) -> OnNewMessage:

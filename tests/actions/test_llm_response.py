@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -13,6 +14,8 @@ from actions import metrics
 from actions.llm_client import (LLMBadResponse, LLMHTTPError, LLMReply, LLMTimeout, LLMUnreachable, complete_chat,
                                 whole_sentences)
 from actions.llm_response import FALLBACK_RESPONSE, TRUNCATED_RESPONSE, ActionLLMResponse
+from ridgeline import feedback
+from ridgeline.shapes import SKU
 from tests.actions.conftest import bot, make_tracker, user
 
 
@@ -28,6 +31,11 @@ def test_reply_from_the_llm_is_uttered(fake_llm, llm_config):
     dispatcher = run_action(llm_config, [user("hi"), bot("Hello!"), user("which tent for Scotland?")])
     assert [m["text"] for m in dispatcher.messages] == ["A three-season tent is fine below the tree line."]
     sent = fake_llm.behaviour.requests[0]
+    # The verdict buttons name this reply; its metadata keeps the SKUs of its sources (ridgeline.feedback).
+    message = dispatcher.messages[0]
+    reply_id = message["reply_id"]
+    assert message["buttons"] == feedback.buttons(reply_id)
+    assert message["sources"] == re.findall(SKU, sent["messages"][-1]["content"]) and len(message["sources"]) == 3
     assert sent["messages"][0]["role"] == "system"
     question = sent["messages"][-1]
     assert question["role"] == "user"
@@ -68,6 +76,7 @@ def test_user_gets_the_apology_whenever_the_llm_fails(fake_llm, llm_config, mode
         fake_llm.behaviour.delay_s = 3.0
     dispatcher = run_action(llm_config, [user("what's the best way to dry boots?")])
     assert [m["response"] for m in dispatcher.messages] == [FALLBACK_RESPONSE]
+    assert not dispatcher.messages[0]["buttons"] and "reply_id" not in dispatcher.messages[0]
 
 
 def test_user_gets_the_apology_when_nothing_listens(tmp_path):
@@ -196,6 +205,7 @@ def test_a_reply_that_invents_a_price_is_rewritten_from_the_sources(fake_llm, ll
         text = dispatcher.messages[0]["text"]
         assert "£1.99" not in text and "RO-99999" not in text and "Summit Pro" not in text
         assert text.startswith("Here is what the Ridgeline Outfitters catalogue has for that:")
+        assert not dispatcher.messages[0]["buttons"]  # scripted: no verdict buttons
         sources = re.findall(SKU, fake_llm.behaviour.requests[-1]["messages"][-1]["content"])
         assert re.findall(SKU, text) == sources[:3] and all(catalog[s].category == "sleeping_bag" for s in sources)
     assert outcomes()["rewritten"] == before["rewritten"] + 3

@@ -52,6 +52,17 @@ def test_new_session_starts_history_afresh(store_knowledge):
     assert [m["content"] for m in build(events, knowledge=store_knowledge)[1:]] == ["new one"]
 
 
+def test_a_verdict_and_its_thanks_are_not_part_of_the_conversation(store_knowledge):
+    click = {"event": "user", "text": '/feedback{"verdict":"down","reply_id":"0123456789ab"}',
+             "parse_data": {"intent": {"name": "feedback"}, "entities": []}}
+    thanks = {"event": "bot", "text": "Thanks for telling us.", "metadata": {"utter_action": "utter_feedback_thanks"}}
+    reply = {"event": "bot", "text": "Layer up.", "metadata": {"reply_id": "0123456789ab"}}
+    events = [user("what to wear in snow?"), reply, click, thanks, user("and for rain?")]
+    assert conversation_turns(events) == [{"role": "user", "content": "what to wear in snow?"},
+                                          {"role": "assistant", "content": "Layer up."},
+                                          {"role": "user", "content": "and for rain?"}]
+
+
 def test_long_user_text_is_truncated_and_marked(store_knowledge):
     messages = build([user("x" * 5000)], knowledge=store_knowledge, max_user_chars=100)
     assert messages[-1]["content"] == "x" * 100 + TRUNCATION_NOTE

@@ -152,3 +152,42 @@ def test_a_product_button_click_shows_that_products_details(webchat_stack, brows
     assert details.startswith(f"{second.name} ({second.sku}) by {second.brand}"), details
     time.sleep(0.5)
     browser.save_screenshot(str(artifacts / "3-product-details.png"))
+
+
+def test_an_llm_reply_gets_the_verdict_buttons_and_a_click_is_recorded(webchat_stack, browser, artifacts):
+    """The two quick replies under the LLM's reply (and under no scripted one); a click on "Not helpful"
+    is thanked, recorded on the tracker as the verdict on that reply, and counted in Rasa's /metrics."""
+    from ridgeline import feedback
+    responses = domain_responses()
+    browser.get(service_url(webchat_stack, "webchat") + "/")
+    send(browser, "hi")
+    wait_for_count(browser, BOT, 1)
+    assert not browser.find_elements(By.CSS_SELECTOR, ".rw-replies .rw-reply"), "a scripted reply got buttons"
+
+    send(browser, OPEN_QUESTION)
+    llm_reply = wait_for_count(browser, BOT, 2)[1]
+    buttons = WebDriverWait(browser, 30, poll_frequency=0.2).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".rw-replies .rw-reply") or None)
+    titles = [b.text for b in buttons]
+    assert titles == [feedback.BUTTON_TITLES["up"], feedback.BUTTON_TITLES["down"]], titles
+    browser.save_screenshot(str(artifacts / "4-verdict-buttons.png"))
+
+    rasa = service_url(webchat_stack, "rasa")
+    counted_before = rasa_counts(rasa)
+    buttons[1].click()
+    thanks = wait_for_count(browser, BOT, 3)[2]
+    assert thanks in {normalised(t) for t in responses[feedback.THANKS_RESPONSE]}
+    counted_after = rasa_counts(rasa)
+    assert counted_after['rasa_feedback_total{verdict="down"}'] == counted_before['rasa_feedback_total{verdict="down"}'] + 1
+    assert counted_after['rasa_turns_total{channel="socketio"}'] == counted_before['rasa_turns_total{channel="socketio"}']
+
+    events = tracker_events(rasa, session_id(browser))
+    [judged] = [e for e in events if feedback.reply_id_of(e)]
+    assert normalised(judged["text"]) == llm_reply
+    assert [v for v in map(feedback.verdict_of, events) if v] == [feedback.Verdict("down", judged["metadata"]["reply_id"])]
+
+
+def rasa_counts(rasa: str) -> dict[str, float]:
+    """``{'name{labels}': value}`` of Rasa's /metrics, as the exposition text spells them."""
+    body = httpx.get(f"{rasa}/metrics", timeout=10).text
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+\{[^}]*\}|\w+) ([0-9.e+-]+)$", body, re.M)}

@@ -100,6 +100,39 @@ def test_a_turn_counts_each_thing_once_however_many_events_say_it(conv):
     assert value(conv.registry, "rasa_llm_turns_total") == 2
 
 
+def verdict(sender: str, value: str, reply_id: str = "0123456789ab") -> dict:
+    return {"sender_id": sender, "event": "user", "text": f'/feedback{{"verdict":"{value}","reply_id":"{reply_id}"}}',
+            "parse_data": {"intent": {"name": "feedback", "confidence": 1.0},
+                           "entities": [{"entity": "verdict", "value": value},
+                                        {"entity": "reply_id", "value": reply_id}]}}
+
+
+def test_verdicts_are_counted_by_verdict_and_not_as_intents(conv):
+    counter = TurnCounter(conv, known_intents=lambda: DOMAIN | {"feedback"})
+    for event in (user("a", "open_question"), action("a", "action_llm_response"), verdict("a", "down"),
+                  bot("a", "utter_feedback_thanks"), verdict("b", "up"), verdict("b", "down"),
+                  verdict("c", "meh")):  # a malformed one, typed by hand: not counted
+        counter.count(event)
+    r = conv.registry
+    assert value(r, "rasa_feedback_total", verdict="down") == 2
+    assert value(r, "rasa_feedback_total", verdict="up") == 1
+    assert value(r, "rasa_intents_total", intent="feedback") == 0
+    assert value(r, "rasa_intents_total", intent="open_question") == 1
+    assert value(r, "rasa_llm_turns_total") == 1
+
+
+def test_a_verdict_is_no_turn_of_the_gate(conv):
+    gate = MessageGate(GateSettings(4000, 100, 30.0), metrics=conv)
+
+    async def rasa_thanks(msg):
+        await msg.output_channel.send_response(msg.sender_id, {"text": "Thanks for telling us."})
+
+    asyncio.run(gate.process(rasa_thanks, message('/feedback{"verdict":"up","reply_id":"0123456789ab"}')))
+    asyncio.run(gate.process(rasa_thanks, message("hello")))
+    assert value(conv.registry, "rasa_turns_total", channel="rest") == 1
+    assert value(conv.registry, "rasa_turn_duration_seconds_count", channel="rest") == 1
+
+
 def test_intent_labels_stay_within_the_domain(conv):
     counter = TurnCounter(conv, known_intents=lambda: DOMAIN)
     for name in ("greet", "made_up_by_a_visitor", "another/one", None):
@@ -241,7 +274,7 @@ def test_every_series_of_the_dashboard_is_exposed_from_the_start():
     names = {f.name for f in text_string_to_metric_families(generate_latest(ConversationMetrics(
         CollectorRegistry()).registry).decode())}
     assert {"rasa_turns", "rasa_turn_duration_seconds", "rasa_rate_limited", "rasa_intents", "rasa_intent_confidence",
-            "rasa_fallbacks", "rasa_llm_turns", "rasa_apologies", "rasa_handoffs"} <= names
+            "rasa_fallbacks", "rasa_llm_turns", "rasa_apologies", "rasa_handoffs", "rasa_feedback"} <= names
 
 
 def test_the_multiprocess_folder_is_read_from_the_environment():

@@ -178,6 +178,11 @@ def make_tracker_store(path: Path) -> str:
         bot("slack-U123", "Sorry, I can't answer that right now.", "utter_llm_unavailable"),  # not learned
         user("slack-U123", "Which tent for winter?"),
         bot("slack-U123", "A four season tent."),
+        # a verdict on that reply and its thanks (ridgeline.feedback): not conversation, not learned
+        event("slack-U123", "user", intent="feedback", text='/feedback{"verdict":"up","reply_id":"0123456789ab"}',
+              parse_data={"intent": {"name": "feedback", "confidence": 1.0}, "entities": [
+                  {"entity": "verdict", "value": "up"}, {"entity": "reply_id", "value": "0123456789ab"}]}),
+        bot("slack-U123", "Thanks for telling us, it helps us improve.", "utter_feedback_thanks"),
         user("web-42", "Do you ship to Norway?", "faq"),
         bot("web-42", "We ship to the UK, the EU, Norway and Switzerland.", "utter_faq/shipping"),
         user("web-42", "bye", "goodbye"),  # unanswered: dropped
