@@ -3,12 +3,24 @@
     python -m training prepare --input data/chats.jsonl exports/ sqlite:///rasa_project/tracker.db \\
         --output var/dataset
 
-Reads every input (see ``training.formats`` and ``training.tracker``), stops at
-the first malformed record with ``file:line: what is wrong`` (``--skip-invalid``
-skips and lists them instead), redacts personal data, drops empty turns and
-duplicate conversations, puts the assistant's system prompt first (the one the
-action server sends), and writes ``train.jsonl``, ``validation.jsonl`` (one
-``{"messages": [...], "source": "..."}`` per line) and ``stats.json``.
+Reads every input (see ``training.formats`` and ``training.tracker``: chat JSONL/JSON/CSV, SQuAD,
+preference pairs, tracker stores), stops at the first malformed record with ``file:line: what is
+wrong`` (``--skip-invalid`` skips and lists them instead), redacts personal data, drops empty turns
+and duplicate conversations, puts the assistant's system prompt first (the one the action server
+sends), and writes ``train.jsonl``, ``validation.jsonl`` (one ``{"messages": [...], "source": "..."}``
+per line) and ``stats.json``.
+
+Preference pairs (chosen and rejected replies to one prompt; see ``training.preference_data``) are
+redacted, cleaned and deduplicated the same way, split with the same seed and ``--val-fraction``,
+and written to ``preferences_train.jsonl`` and ``preferences_validation.jsonl``, one TRL
+conversational record per line::
+
+    {"prompt": [{"role": "system", ...}, {"role": "user", ...}, ...], "chosen": [{"role": "assistant", ...}],
+     "rejected": [{"role": "assistant", ...}], "source": "file:line"}
+
+Without pairs no preference file is written (an old one in the output folder is removed). A single
+pair cannot be split: it goes to training, and the validation file is empty. Inputs of pairs only
+give empty ``train.jsonl`` and ``validation.jsonl``.
 """
 
 from __future__ import annotations
@@ -24,13 +36,18 @@ from typing import Sequence
 
 from ridgeline import knowledge
 from training.config import ConfigError, PrepareArgs, Redact, parse
-from training.formats import DataError, expand_inputs, is_sql_url, read_file
+from training.formats import (
+    CONVERSATIONS, PREFERENCES, Conversation, DataError, expand_inputs, file_kind, is_sql_url, read_records,
+)
+from training.preference_data import PreferencePair
 from training.redact import Redactor
 
 logger = logging.getLogger(__name__)
 
 TRAIN_FILE = "train.jsonl"
 VALIDATION_FILE = "validation.jsonl"
+PREFERENCES_TRAIN_FILE = "preferences_train.jsonl"
+PREFERENCES_VALIDATION_FILE = "preferences_validation.jsonl"
 STATS_FILE = "stats.json"
 MAX_LISTED_ERRORS = 50
 
@@ -58,6 +75,19 @@ def clean(messages: list[dict[str, str]]) -> tuple[str | None, list[dict[str, st
     and trailing user turns dropped: training, like the action server, starts
     at a user message, and ends at a reply.
     """
+    system, turns, empty = _joined_turns(messages)
+    while turns and turns[-1]["role"] != "assistant":
+        turns.pop()
+    return system, turns, empty
+
+
+def clean_prompt(messages: list[dict[str, str]]) -> tuple[str | None, list[dict[str, str]], int]:
+    """``clean`` for a preference pair's prompt: the same, but the prompt ends at the user's message."""
+    return _joined_turns(messages)
+
+
+def _joined_turns(messages: list[dict[str, str]]) -> tuple[str | None, list[dict[str, str]], int]:
+    """``clean`` without dropping trailing user turns."""
     system = None
     turns: list[dict[str, str]] = []
     empty = 0
@@ -74,8 +104,6 @@ def clean(messages: list[dict[str, str]]) -> tuple[str | None, list[dict[str, st
             turns.append({"role": message["role"], "content": content})
     while turns and turns[0]["role"] != "user":
         turns.pop(0)
-    while turns and turns[-1]["role"] != "assistant":
-        turns.pop()
     return system, turns, empty
 
 
@@ -83,6 +111,11 @@ def dedup_key(turns: list[dict[str, str]]) -> str:
     """Case- and whitespace-insensitive fingerprint of the user/assistant turns."""
     canonical = json.dumps([[t["role"], " ".join(t["content"].lower().split())] for t in turns])
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def pair_dedup_key(prompt_turns: list[dict[str, str]], chosen: str, rejected: str) -> str:
+    """``dedup_key`` of a pair: its prompt's user/assistant turns and its two replies."""
+    return dedup_key([*prompt_turns, {"role": "chosen", "content": chosen}, {"role": "rejected", "content": rejected}])
 
 
 def split(conversations: list, val_fraction: float, seed: int) -> tuple[list, list]:
@@ -100,94 +133,178 @@ def split(conversations: list, val_fraction: float, seed: int) -> tuple[list, li
     return train, validation
 
 
+class _Collector:
+    """What ``prepare`` keeps of the records read, and its counts."""
+
+    def __init__(self, args: PrepareArgs, system_prompt: str, redactor: Redactor) -> None:
+        self.args, self.system_prompt, self.redactor = args, system_prompt, redactor
+        self.errors: list[str] = []
+        self.invalid: Counter = Counter()  # per kind: conversations, preferences
+        self.per_input: dict[str, Counter] = {}
+        self.redactions: Counter = Counter()
+        self.totals: Counter = Counter()
+        self.seen: set[str] = set()
+        self.conversations: list[dict] = []
+        self.pairs: list[dict] = []
+
+    def add(self, name: str, record: Conversation | PreferencePair) -> None:
+        if isinstance(record, PreferencePair):
+            self.add_pair(self.per_input[name], record)
+        else:
+            self.add_conversation(self.per_input[name], record)
+
+    def add_conversation(self, counts: Counter, conversation: Conversation) -> None:
+        counts["read"] += 1
+        messages = self.redacted(conversation.messages, conversation.from_tracker)
+        own_system, turns, empty = clean(messages)
+        self.totals["empty_turns_dropped"] += empty
+        if not turns:
+            counts["no_reply_dropped"] += 1
+            return
+        if not self.first_time(dedup_key(turns)):
+            counts["duplicates_dropped"] += 1
+            return
+        counts["kept"] += 1
+        self.conversations.append({"messages": [self.system(own_system), *turns], "source": conversation.source})
+
+    def add_pair(self, counts: Counter, pair: PreferencePair) -> None:
+        counts["pairs_read"] += 1
+        *prompt, chosen, rejected = self.redacted(
+            [*pair.prompt, {"role": "assistant", "content": pair.chosen},
+             {"role": "assistant", "content": pair.rejected}], from_tracker=False)
+        own_system, turns, empty = clean_prompt(prompt)
+        self.totals["empty_turns_dropped"] += empty
+        chosen, rejected = chosen["content"].strip(), rejected["content"].strip()
+        if " ".join(chosen.split()) == " ".join(rejected.split()):
+            counts["pairs_same_after_redaction_dropped"] += 1  # they differed in personal data only
+            return
+        if not self.first_time(pair_dedup_key(turns, chosen, rejected)):
+            counts["pairs_duplicates_dropped"] += 1
+            return
+        counts["pairs_kept"] += 1
+        self.pairs.append({"prompt": [self.system(own_system), *turns],
+                           "chosen": [{"role": "assistant", "content": chosen}],
+                           "rejected": [{"role": "assistant", "content": rejected}], "source": pair.source})
+
+    def redacted(self, messages: list[dict[str, str]], from_tracker: bool) -> list[dict[str, str]]:
+        redact = self.args.redact
+        if not (redact is Redact.ALL or (redact is Redact.TRACKER and from_tracker)):
+            return messages
+        redacted = []
+        for message in messages:
+            content, found = self.redactor.redact(message["content"])
+            self.redactions.update(found)
+            redacted.append({"role": message["role"], "content": content})
+        return redacted
+
+    def first_time(self, key: str) -> bool:
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+    def system(self, own_system: str | None) -> dict[str, str]:
+        if own_system and self.args.keep_system:
+            return {"role": "system", "content": own_system}
+        self.totals["system_replaced"] += bool(own_system)
+        return {"role": "system", "content": self.system_prompt}
+
+    def total(self, key: str) -> int:
+        return sum(counts[key] for counts in self.per_input.values())
+
+
 def prepare(args: PrepareArgs) -> dict:
     """Run the whole preparation; return the stats written to ``stats.json``. Raises ``DataError``."""
     system_prompt, keep = system_prompt_and_keep(args)
-    redactor = Redactor(args.order_id_pattern, keep=keep)
-    errors: list[str] = []
-    per_input: dict[str, Counter] = {}
-    redactions: Counter = Counter()
-    totals: Counter = Counter()
-    seen: set[str] = set()
-    kept: list[dict] = []
+    collected = _Collector(args, system_prompt, Redactor(args.order_id_pattern, keep=keep))
+    for name, record in _read_with_skips(args, collected):
+        collected.add(name, record)
 
-    for name, conversation in _read_with_skips(args, errors, per_input):
-        counts = per_input[name]
-        counts["read"] += 1
-        messages = conversation.messages
-        if args.redact is Redact.ALL or (args.redact is Redact.TRACKER and conversation.from_tracker):
-            redacted = []
-            for message in messages:
-                content, found = redactor.redact(message["content"])
-                redactions.update(found)
-                redacted.append({"role": message["role"], "content": content})
-            messages = redacted
-        own_system, turns, empty = clean(messages)
-        totals["empty_turns_dropped"] += empty
-        if not turns:
-            counts["no_reply_dropped"] += 1
-            continue
-        key = dedup_key(turns)
-        if key in seen:
-            counts["duplicates_dropped"] += 1
-            continue
-        seen.add(key)
-        if own_system and args.keep_system:
-            system = own_system
-        else:
-            totals["system_replaced"] += bool(own_system)
-            system = system_prompt
-        counts["kept"] += 1
-        kept.append({"messages": [{"role": "system", "content": system}, *turns], "source": conversation.source})
-
-    if not kept:
-        raise DataError("inputs", "no conversation with at least one user message and one reply was found")
-    train, validation = split(kept, args.val_fraction, args.seed)
+    if not collected.conversations and not collected.pairs:
+        raise DataError("inputs", "no conversation with at least one user message and one reply, and no "
+                                  "preference pair, was found")
+    train, validation = split(collected.conversations, args.val_fraction, args.seed)
+    pairs_train, pairs_validation = split_pairs(collected.pairs, args.val_fraction, args.seed)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     _write_jsonl(output / TRAIN_FILE, train)
     _write_jsonl(output / VALIDATION_FILE, validation)
+    for name, rows in ((PREFERENCES_TRAIN_FILE, pairs_train), (PREFERENCES_VALIDATION_FILE, pairs_validation)):
+        if collected.pairs:
+            _write_jsonl(output / name, rows)
+        else:
+            (output / name).unlink(missing_ok=True)  # an earlier run's pairs are not this run's
     stats = {
-        "inputs": {name: dict(sorted(counts.items())) for name, counts in per_input.items()},
+        "inputs": {name: dict(sorted(counts.items())) for name, counts in collected.per_input.items()},
         "conversations": {
-            "read": sum(c["read"] for c in per_input.values()),
-            "invalid_skipped": len(errors),
-            "no_reply_dropped": sum(c["no_reply_dropped"] for c in per_input.values()),
-            "duplicates_dropped": sum(c["duplicates_dropped"] for c in per_input.values()),
-            "kept": len(kept),
+            "read": collected.total("read"),
+            "invalid_skipped": collected.invalid[CONVERSATIONS],
+            "no_reply_dropped": collected.total("no_reply_dropped"),
+            "duplicates_dropped": collected.total("duplicates_dropped"),
+            "kept": len(collected.conversations),
             "train": len(train),
             "validation": len(validation),
         },
-        "empty_turns_dropped": totals["empty_turns_dropped"],
-        "system_messages_replaced": totals["system_replaced"],
-        "redactions": dict(sorted(redactions.items())),
+        "preferences": {
+            "read": collected.total("pairs_read"),
+            "invalid_skipped": collected.invalid[PREFERENCES],
+            "same_after_redaction_dropped": collected.total("pairs_same_after_redaction_dropped"),
+            "duplicates_dropped": collected.total("pairs_duplicates_dropped"),
+            "kept": len(collected.pairs),
+            "train": len(pairs_train),
+            "validation": len(pairs_validation),
+        },
+        "empty_turns_dropped": collected.totals["empty_turns_dropped"],
+        "system_messages_replaced": collected.totals["system_replaced"],
+        "redactions": dict(sorted(collected.redactions.items())),
         "splits": {"train": _split_stats(train), "validation": _split_stats(validation)},
         "val_fraction": args.val_fraction,
         "seed": args.seed,
         "system_prompt_sha256": hashlib.sha256(system_prompt.encode()).hexdigest(),
-        "invalid": errors[:MAX_LISTED_ERRORS],
+        "invalid": collected.errors[:MAX_LISTED_ERRORS],
     }
     (output / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     return stats
 
 
-def _read_with_skips(args: PrepareArgs, errors: list[str], per_input: dict[str, Counter]):
-    """(input name, conversation) for every input; with --skip-invalid, bad records go to ``errors``."""
+def split_pairs(pairs: list, val_fraction: float, seed: int) -> tuple[list, list]:
+    """``split`` for preference pairs, except that a single pair goes to training (the DPO run then has no
+    validation set) rather than failing a run whose conversations split fine."""
+    if len(pairs) == 1 and val_fraction > 0:
+        logger.warning("only 1 preference pair: it goes to %s and %s is empty", PREFERENCES_TRAIN_FILE,
+                       PREFERENCES_VALIDATION_FILE)
+        return list(pairs), []
+    return split(pairs, val_fraction, seed)
+
+
+def _read_with_skips(args: PrepareArgs, collected: _Collector):
+    """(input name, conversation or pair) for every input; with --skip-invalid, bad records go to
+    ``collected.errors``."""
     from tqdm.auto import tqdm
 
     from training.tracker import display_url, read_tracker
 
-    on_error = (lambda exc: errors.append(str(exc))) if args.skip_invalid else None
     for spec in expand_inputs(args.input):
         if is_sql_url(spec):
             name, records = display_url(spec), read_tracker(spec, args.exclude_responses)
         else:
-            name, records = spec, read_file(spec, on_error)
-        per_input.setdefault(name, Counter())
-        with tqdm(desc=f"reading {name}", unit=" conversations", disable=None, leave=False) as progress:
-            for conversation in records:
+            name, records = spec, read_records(spec, _on_error(args, collected, file_kind(spec)))
+        collected.per_input.setdefault(name, Counter())
+        with tqdm(desc=f"reading {name}", unit=" records", disable=None, leave=False) as progress:
+            for record in records:
                 progress.update()
-                yield name, conversation
+                yield name, record
+
+
+def _on_error(args: PrepareArgs, collected: _Collector, kind: str):
+    if not args.skip_invalid:
+        return None
+
+    def skip(exc: DataError) -> None:
+        collected.errors.append(str(exc))
+        collected.invalid[kind] += 1
+
+    return skip
 
 
 def _split_stats(conversations: list[dict]) -> dict:
@@ -237,11 +354,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if isinstance(exc, ConfigError) else 1
     except SystemExit as exc:  # --help, or argparse rejected a flag (it printed why)
         return exc.code if isinstance(exc.code, int) else 2
-    counts = stats["conversations"]
-    print(
-        f"Wrote {counts['train']} training and {counts['validation']} validation conversations to {args.output} "
-        f"({counts['read']} read, {counts['duplicates_dropped']} duplicates and {counts['no_reply_dropped']} "
-        f"without a reply dropped, {counts['invalid_skipped']} invalid skipped; redacted: "
-        f"{', '.join(f'{k} {v}' for k, v in stats['redactions'].items()) or 'nothing'})."
-    )
+    print(summary_line(stats, args.output))
     return 0
+
+
+def summary_line(stats: dict, output: str) -> str:
+    """What ``prepare`` wrote, in one line; the pairs are mentioned when there were any."""
+    counts, pairs = stats["conversations"], stats["preferences"]
+    wrote = f"{counts['train']} training and {counts['validation']} validation conversations"
+    read = (f"{counts['read']} read, {counts['duplicates_dropped']} duplicates and {counts['no_reply_dropped']} "
+            f"without a reply dropped, {counts['invalid_skipped']} invalid skipped")
+    if pairs["read"] or pairs["invalid_skipped"]:
+        wrote += f", and {pairs['train']} training and {pairs['validation']} validation preference pairs"
+        read += (f"; preference pairs: {pairs['read']} read, {pairs['duplicates_dropped']} duplicates and "
+                 f"{pairs['same_after_redaction_dropped']} same after redaction dropped, "
+                 f"{pairs['invalid_skipped']} invalid skipped")
+    redacted = ", ".join(f"{k} {v}" for k, v in stats["redactions"].items()) or "nothing"
+    return f"Wrote {wrote} to {output} ({read}; redacted: {redacted})."

@@ -28,6 +28,8 @@ ORDER_ID = "<ORDER_ID>"
 # A run of digits with the separators people type in phone and card numbers.
 _NUMBER_RUN = re.compile(r"(?<![\w+])\+?\(?\d(?:[\d \t().-]*\d)?")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# "1990-1995", "1914 - 1918": a range of years (in SQuAD passages and history answers), not a phone number.
+_YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d\s?[-–]\s?(?:1[5-9]|20)\d\d")
 # A price ("£129.00", "€ 89", "129.00 GBP") is the store's, never personal data: it is set aside
 # before the number runs are looked at, so "£129.00 (420 g" is not read as one phone number.
 _PRICE = re.compile(r"[£€$]\s?\d[\d,]*(?:\.\d{1,2})?|\d[\d,]*(?:\.\d{2})?\s?(?:GBP|EUR|pounds|euros)\b",
@@ -67,7 +69,7 @@ class Redactor:
             stripped = run.rstrip(" \t.-(")
             tail = run[len(stripped):]
             digits = _digits(stripped)
-            if _ISO_DATE.fullmatch(stripped) or digits in self._keep_numbers:
+            if _ISO_DATE.fullmatch(stripped) or _YEAR_RANGE.fullmatch(stripped.lstrip("(")) or digits in self._keep_numbers:
                 return run
             if 13 <= len(digits) <= 19 and luhn_ok(digits):
                 counts["card_number"] += 1

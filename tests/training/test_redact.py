@@ -43,6 +43,7 @@ def test_personal_data_is_replaced(redactor, text, expected, kinds):
         "Email help@ridgeline-outfitters.example or call +44 20 7946 0321.",
         "Order number format: RG- followed by five digits.",
         "Tent 1234567 is not a phone number without separators.",
+        "The Fourth Republic lasted 1946-1958, the war (1939 - 1945) before it.",  # year ranges (SQuAD passages)
     ],
 )
 def test_ordinary_numbers_and_store_contacts_stay(redactor, text):
