@@ -9,6 +9,7 @@ Telegram, on every update, whether its bot's name is the configured one). This o
   ``X-Telegram-Bot-Api-Secret-Token`` header does not carry it;
 - answers an update that Telegram delivers again (same ``update_id``) once;
 - turns Telegram's ``/start`` (sent when someone opens the bot) into a greeting;
+- answers each button tap (``callback_query``) with ``answerCallbackQuery``, so the button stops spinning;
 - TELEGRAM_API_URL points the Bot API client elsewhere (the tests' fake Telegram).
 
 Webhook: POST /webhooks/telegram/webhook. Settings (credentials.yml keys override them):
@@ -117,6 +118,14 @@ class TelegramInput(RasaTelegramInput):
                          "is public HTTPS; Telegram sends nothing until it succeeds.", self.webhook_url, error)
 
     @staticmethod
+    async def acknowledge(bot: TelegramOutput, callback_query_id: str) -> None:
+        """``answerCallbackQuery``: without it the tapped button (a verdict on a reply) keeps spinning."""
+        try:
+            await bot.answer_callback_query(callback_query_id)
+        except Exception as error:  # the tap is still handled; only the spinner stays
+            logger.warning("Telegram answerCallbackQuery failed: %s", error)
+
+    @staticmethod
     def user_text(update: Update) -> tuple[Optional[Any], Optional[str]]:
         """The message an update is about and the text to hand to Rasa (None: nothing to answer)."""
         if update.callback_query is not None:
@@ -161,6 +170,8 @@ class TelegramInput(RasaTelegramInput):
                 logger.info("Telegram delivered update %s again; it is answered once.", update.update_id)
                 return response.text("duplicate")
             msg, text = self.user_text(update)
+            if update.callback_query is not None:
+                await self.acknowledge(out_channel, update.callback_query.id)
             if msg is None or text is None:
                 return response.text("success")
             try:

@@ -102,13 +102,15 @@ def test_dashboard_has_a_conversations_row():
         q["gridPos"]["y"] for q in below if q["type"] == "row")]
     exprs = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in row_panels}
     assert set(exprs) == {"Turns per second by channel", "Turn latency", "Fallback rate", "LLM share", "Apology rate",
-                          "Handoffs per hour"}
+                          "Handoffs per hour", "Verdicts on LLM replies per hour", "Not-helpful share of verdicts"}
     assert "rasa_turns_total" in exprs["Turns per second by channel"]
     assert "histogram_quantile(0.95" in exprs["Turn latency"] and "rasa_turn_duration_seconds_bucket" in exprs["Turn latency"]
     assert "rasa_fallbacks_total" in exprs["Fallback rate"] and "offset 1w" in exprs["Fallback rate"]
     assert "rasa_llm_turns_total" in exprs["LLM share"]
     assert "rasa_apologies_total" in exprs["Apology rate"]
     assert "rasa_handoffs_total" in exprs["Handoffs per hour"]
+    assert "sum by (verdict) (increase(rasa_feedback_total" in exprs["Verdicts on LLM replies per hour"]
+    assert 'verdict="down"' in exprs["Not-helpful share of verdicts"]
     assert all('namespace=~"$namespace"' in e for e in exprs.values())
     ids = [p["id"] for p in panels]
     assert len(ids) == len(set(ids))

@@ -94,6 +94,7 @@ def test_telegram_shows_an_inline_keyboard_and_records_its_callback(channel_rasa
         "message": {"message_id": 77, "date": int(time.time()), "chat": {**person, "type": "private"},
                     "text": LLM_REPLY}}}
     assert post_telegram(channel_rasa, callback).status_code == 200
+    fake_telegram.wait_for("answerCallbackQuery", callback_query_id="cb-6002")  # the button stops spinning
     calls = fake_telegram.wait_for("sendMessage", count=2, chat_id=chat)
     assert calls[1].params["text"] in thanks
     assert verdicts_on_tracker(channel_rasa, str(chat)) == [feedback.Verdict("up", reply_id)]
