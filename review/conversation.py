@@ -10,7 +10,12 @@ The reasons, each read from the events Rasa stores (rasa_project/domain/*.yml na
   reply at all in the tracker: the channel's gate then answered ``utter_no_reply`` itself, which
   Rasa does not record;
 - ``handoff``: ``action_human_handoff`` ran, or the ``handoff_requested`` slot became true;
-- ``repeated``: two user messages in a row with the same normalised text, or 90 % alike.
+- ``repeated``: two user messages in a row with the same normalised text, or 90 % alike;
+- ``thumbs_down``: the visitor judged an LLM reply not helpful (its 👎 button; when they clicked
+  twice, the later click counts: review/verdicts.py).
+
+A click on a verdict button and its thanks (``ridgeline.feedback.is_feedback_event``) are not
+turns of the conversation: they are no user message, reply, repeat or unanswered message here.
 
 Rate-limited messages are not here: the gate turns them away before Rasa sees them, so they
 never reach the tracker.
@@ -26,6 +31,8 @@ from enum import Enum
 from typing import Any
 
 from review.store import Event
+from review.verdicts import judged_replies
+from ridgeline.feedback import NOT_HELPFUL, is_feedback_event
 
 APOLOGY_RESPONSES = ("utter_llm_unavailable", "utter_no_reply")
 HANDOFF_ACTION = "action_human_handoff"
@@ -42,6 +49,7 @@ class Reason(str, Enum):
     APOLOGY = "apology"
     HANDOFF = "handoff"
     REPEATED = "repeated"
+    THUMBS_DOWN = "thumbs_down"
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class Conversation:
         return max((e.timestamp for e in self.events), default=0.0)
 
     def user_messages(self) -> list[UserMessage]:
-        return [user_message(e) for e in self.events if e.type == "user"]
+        return [user_message(e) for e in self.events if e.type == "user" and not is_feedback_event(e.data)]
 
     @property
     def channels(self) -> list[str]:
@@ -135,19 +143,33 @@ def bot_response(event: Event) -> str | None:
     return (event.data.get("metadata") or {}).get("utter_action")
 
 
+def short(text: str, limit: int = 100) -> str:
+    """``text`` on one line, cut to ``limit`` characters: a finding's detail, not the whole reply."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
 def findings(conversation: Conversation, min_confidence: float) -> list[Finding]:
     """Every reason to look at ``conversation``, in the order they happened."""
     found: list[Finding] = []
     previous: UserMessage | None = None
     waiting: UserMessage | None = None  # a user message the bot has not answered yet
     handoff_seen = False
+    # the click that counts for each reply judged 👎 -> that reply
+    thumbs_down = {j.click_id: j for j in judged_replies(conversation.sender, conversation.events)
+                   if j.verdict == NOT_HELPFUL}
 
     def unanswered(message: UserMessage) -> None:
         found.append(Finding(Reason.APOLOGY, message.timestamp,
                              "no reply in the tracker: the channel answered utter_no_reply", message))
 
     for event in conversation.events:
-        if event.type == "user":
+        if event.type in ("user", "bot") and is_feedback_event(event.data):
+            judged = thumbs_down.get(event.id)
+            if judged is not None:
+                found.append(Finding(Reason.THUMBS_DOWN, event.timestamp, f"👎 on an LLM reply: {short(judged.text)}",
+                                     user_message(judged.question) if judged.question else None))
+        elif event.type == "user":
             if waiting is not None:
                 unanswered(waiting)
             message = user_message(event)

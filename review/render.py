@@ -1,4 +1,5 @@
-"""Conversations as text and JSON: the ``list`` lines and the ``show`` transcript (masked by the caller's Masker)."""
+"""Conversations as text and JSON: the ``list`` lines, the ``show`` transcript and the ``feedback``
+listing (masked by the caller's Masker)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from typing import Any
 
 from review.conversation import Conversation, Finding, bot_response, full_intent
 from review.privacy import Masker
+from review.verdicts import JudgedReply, context
+from ridgeline.feedback import HELPFUL, NOT_HELPFUL, reply_id_of, verdict_of
 
+VERDICT_SIGNS = {HELPFUL: "👍", NOT_HELPFUL: "👎"}
 # Events a transcript leaves out: Rasa's bookkeeping, not the conversation.
 HIDDEN_EVENTS = {"user_featurization"}
 HIDDEN_ACTIONS = {"action_listen"}
@@ -24,7 +28,7 @@ def when(timestamp: float) -> str:
 class Entry:
     """One line of a transcript."""
     timestamp: float
-    kind: str  # session | user | bot | action | slot | loop | event
+    kind: str  # session | user | verdict | bot | action | slot | loop | event
     text: str
     note: str = ""
 
@@ -45,6 +49,9 @@ def transcript(conversation: Conversation, mask: Masker) -> list[Entry]:
             continue
         if kind == "session_started":
             entries.append(Entry(event.timestamp, "session", "session started"))
+        elif kind == "user" and (verdict := verdict_of(data)) is not None:  # a click: no message, a verdict
+            entries.append(Entry(event.timestamp, "verdict", f"{VERDICT_SIGNS[verdict.verdict]} {verdict.verdict} "
+                                                             f"on LLM reply {verdict.reply_id}"))
         elif kind == "user":
             parse = data.get("parse_data") or {}
             intent = parse.get("intent") or {}
@@ -59,7 +66,9 @@ def transcript(conversation: Conversation, mask: Masker) -> list[Entry]:
                 note += f"; via {data['input_channel']}"
             entries.append(Entry(event.timestamp, "user", mask(data.get("text") or ""), note))
         elif kind == "bot":
-            entries.append(Entry(event.timestamp, "bot", mask(data.get("text") or ""), bot_response(event) or ""))
+            reply_id = reply_id_of(data)
+            note = bot_response(event) or (f"LLM reply {reply_id}" if reply_id else "")
+            entries.append(Entry(event.timestamp, "bot", mask(data.get("text") or ""), note))
         elif kind == "action":
             name = data.get("name") or ""
             if name in HIDDEN_ACTIONS:
@@ -122,4 +131,39 @@ def show_record(conversation: Conversation, found: list[Finding], mask: Masker) 
         **list_record(conversation, found, mask),
         "transcript": [{"at": when(e.timestamp), "kind": e.kind, "text": e.text, "note": e.note}
                        for e in transcript(conversation, mask)],
+    }
+
+
+# ---------------------------------------------------------------- feedback
+
+
+def _block(label: str, text: str, width: int) -> list[str]:
+    """``label  text``, a multi-line text's further lines indented under its first."""
+    first, *rest = text.splitlines() or [""]
+    return [f"  {label:<{width}}  {first}", *(f"  {'':<{width}}  {line}" for line in rest)]
+
+
+def verdict_text(judged: JudgedReply, mask: Masker, max_messages: int) -> str:
+    """One judged reply: who and when, then its context ending with the question, then the reply."""
+    head = (f"{when(judged.judged_at)}  {mask(judged.sender)}  {VERDICT_SIGNS[judged.verdict]} {judged.verdict}  "
+            f"LLM reply {judged.reply_id}")
+    if judged.sources:
+        head += f"  sources {', '.join(judged.sources)}"
+    lines = [head]
+    for turn in context(judged.turns, max_messages):
+        lines += _block(turn.role, mask(turn.text), 9)
+    lines += _block("reply", mask(judged.text), 9)
+    return "\n".join(lines)
+
+
+def verdict_record(judged: JudgedReply, mask: Masker, max_messages: int) -> dict[str, Any]:
+    return {
+        "id": judged.item_id,
+        "sender": mask(judged.sender),
+        "verdict": judged.verdict,
+        "judged": when(judged.judged_at),
+        "reply_id": judged.reply_id,
+        "sources": list(judged.sources),
+        "context": [{"role": t.role, "content": mask(t.text)} for t in context(judged.turns, max_messages)],
+        "reply": mask(judged.text),
     }

@@ -78,6 +78,34 @@ def entity(text: str, name: str, value: str, within: str, extractor: str = "Rege
     return {"entity": name, "start": start, "end": start + len(text), "value": value, "extractor": extractor}
 
 
+def llm_reply(text: str, t: float, reply_id: str, sources: list[str] | None = None) -> dict[str, Any]:
+    """An LLM reply as action_llm_response sends it (ridgeline.feedback): two buttons, and its
+    reply_id and sources in the metadata (Rasa keeps a custom key only when it is not empty)."""
+    from ridgeline import feedback
+
+    event = bot(text, t)
+    event["data"]["buttons"] = feedback.buttons(reply_id)
+    event["metadata"] = {feedback.REPLY_ID_METADATA: reply_id}
+    if sources:
+        event["metadata"][feedback.SOURCES_METADATA] = sources
+    return event
+
+
+def click(verdict: str, reply_id: str, t: float, channel: str = "rest") -> list[dict[str, Any]]:
+    """A click on a verdict button: the payload as Rasa parses it (both entities span its JSON),
+    action_record_feedback and its thanks."""
+    from ridgeline import feedback
+
+    text = feedback.payload(verdict, reply_id)
+    start = text.index("{")
+    event = user(text, feedback.INTENT, 1.0, t, channel=channel)
+    event["parse_data"]["entities"] = [{"entity": name, "start": start, "end": len(text), "value": value}
+                                       for name, value in ((feedback.VERDICT_ENTITY, verdict),
+                                                           (feedback.REPLY_ID_ENTITY, reply_id))]
+    return [event, action("action_record_feedback", t + 0.1),
+            bot("Thanks for telling us.", t + 0.2, feedback.THANKS_RESPONSE), action("action_listen", t + 0.3)]
+
+
 @dataclass
 class TrackerFile:
     url: str
