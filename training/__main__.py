@@ -3,6 +3,7 @@
     python -m training synthesize --output var/synth
     python -m training prepare  --input data/ sqlite:///rasa.db --output var/dataset
     python -m training sft      --model Qwen/Qwen2.5-1.5B-Instruct --data var/dataset --output var/sft
+    python -m training dpo      --model models/ridgeline --data var/dataset --output var/dpo      # preference pairs
     python -m training evaluate --model Qwen/Qwen2.5-1.5B-Instruct --adapter var/sft --data var/dataset
     python -m training evaluate --grounding --model Qwen/Qwen2.5-1.5B-Instruct --adapter var/sft \\
                                 --data var/synth/validation.jsonl
@@ -23,8 +24,9 @@ COMMANDS = {
     "synthesize": ("training.synthesize", "the catalog and store facts -> grounded train/validation conversations"),
     "prepare": ("training.prepare", "conversations (files, tracker store) -> train/validation JSONL"),
     "sft": ("training.sft", "supervised fine-tuning (LoRA, QLoRA or full), loss on assistant tokens"),
-    "evaluate": ("training.evaluate", "validation loss, perplexity and sample replies, base vs fine-tuned; "
-                 "--grounding: cited, invented and declined replies"),
+    "dpo": ("training.dpo", "preference tuning on chosen/rejected pairs: DPO, IPO or ORPO (--loss)"),
+    "evaluate": ("training.evaluate", "validation loss, perplexity, preference accuracy and sample replies, "
+                 "base vs fine-tuned; --grounding: cited, invented and declined replies"),
     "merge": ("training.merge", "merge an adapter into its base model; a folder the LLM service serves"),
 }
 

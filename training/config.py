@@ -64,13 +64,19 @@ class PrepareArgs:
 
     input: list[str] = field(
         metadata={
-            "help": "Files, folders or SQL URLs to read: OpenAI chat JSONL, ShareGPT .json/.jsonl, CSV (a `text` "
-            "column, or `prompt` + `response` columns) and Rasa tracker stores (sqlite:///rasa.db, "
-            "postgresql+psycopg://user:pw@host/rasa)."
+            "help": "Files, folders or SQL URLs to read: OpenAI chat JSONL, ShareGPT .json/.jsonl, SQuAD v1.1/v2.0 "
+            ".json, CSV (a `text` column, or `prompt` + `response` columns), Rasa tracker stores (sqlite:///rasa.db, "
+            "postgresql+psycopg://user:pw@host/rasa), and preference pairs for `dpo`: TRL JSONL (`prompt`, "
+            "`chosen`, `rejected`, or whole `chosen`/`rejected` conversations; `review export-preferences` writes "
+            "it) and AutoTrain CSV (`text` + `rejected_text`, optionally with `prompt`; or `prompt` + `chosen` + "
+            "`rejected`)."
         }
     )
-    output: str = field(metadata={"help": "Folder to write train.jsonl, validation.jsonl and stats.json to."})
-    val_fraction: float = field(default=0.1, metadata={"help": "Share of conversations held out for validation."})
+    output: str = field(metadata={"help": "Folder to write train.jsonl, validation.jsonl, stats.json and, when the "
+                                  "inputs hold preference pairs, preferences_train.jsonl and "
+                                  "preferences_validation.jsonl to."})
+    val_fraction: float = field(default=0.1, metadata={"help": "Share of conversations (and of preference pairs) "
+                                                       "held out for validation."})
     seed: int = field(default=42, metadata={"help": "Seed of the train/validation split."})
     redact: Redact = field(
         default=Redact.ALL,
@@ -120,8 +126,16 @@ class PrepareArgs:
 
 
 @dataclass
-class SFTArgs:
-    """``python -m training sft``: supervised fine-tuning, loss on the assistant's tokens only."""
+class TrainingArgs:
+    """The settings every training command shares (``sft``, ``dpo``): model, data, adapters, schedule, logging.
+
+    One definition, so a flag means the same in each command; a command's own class
+    adds its fields, re-words a help text where the data differ, and sets its
+    default learning rates in ``lora_learning_rate`` / ``full_learning_rate``.
+    """
+
+    lora_learning_rate = 2e-4  # class attributes, not flags: the --learning-rate defaults
+    full_learning_rate = 2e-5
 
     model: str = field(metadata={"help": "Base model: a Hugging Face hub id or a local directory."})
     data: str = field(metadata={"help": "Folder written by `prepare` (train.jsonl, validation.jsonl)."})
@@ -195,7 +209,7 @@ class SFTArgs:
             self.save_steps = self.eval_steps
         _positive(self.save_steps, "--save-steps")
         if self.learning_rate is None:
-            self.learning_rate = 2e-4 if self.lora_r else 2e-5
+            self.learning_rate = self.lora_learning_rate if self.lora_r else self.full_learning_rate
         _positive(self.learning_rate, "--learning-rate")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"--lora-dropout must be at least 0 and below 1, got {self.lora_dropout}.")
@@ -204,22 +218,88 @@ class SFTArgs:
 
 
 @dataclass
+class SFTArgs(TrainingArgs):
+    """``python -m training sft``: supervised fine-tuning, loss on the assistant's tokens only."""
+
+
+class PreferenceLoss(_Choice):
+    DPO = "dpo"  # TRL's sigmoid loss: -log sigmoid(beta * (chosen log-ratio - rejected log-ratio))
+    IPO = "ipo"  # squared loss towards a fixed margin 1 / (2 beta): does not push the margin on forever
+    ORPO = "orpo"  # SFT loss + beta * odds-ratio loss, no reference model
+
+
+@dataclass
+class DPOArgs(TrainingArgs):
+    """``python -m training dpo``: preference tuning (DPO, IPO or ORPO) on chosen/rejected reply pairs."""
+
+    # Preference tuning only has to move the log-probabilities of two replies apart, from a model that already
+    # answers well: steps of sft's size overshoot (the margin keeps growing while the replies lose fluency).
+    lora_learning_rate = 5e-5
+    full_learning_rate = 5e-6
+
+    model: str = field(metadata={"help": "The model to tune: for dpo and ipo an sft-merged folder (`python -m "
+                                 "training merge`), which is also the reference; for orpo an instruct model (hub "
+                                 "id or directory) will do."})
+    data: str = field(metadata={"help": "Folder written by `prepare` with a preference input "
+                                "(preferences_train.jsonl, preferences_validation.jsonl)."})
+    learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Peak learning rate. Default: 5e-5 with LoRA, 5e-6 for full fine-tuning; a tenth of "
+                  "sft's, because preference tuning starts from a model that already answers well and only moves "
+                  "the chosen and rejected replies' log-probabilities apart: larger steps overshoot, the margin "
+                  "keeps growing while the replies lose fluency. LoRA's low-rank update needs about ten times the "
+                  "full rate for the same change."},
+    )
+    batch_size: int = field(default=4, metadata={"help": "Preference pairs per device per step (each pair is two "
+                                                 "sequences: prompt + chosen, prompt + rejected)."})
+    max_length: int = field(
+        default=2048, metadata={"help": "Longest tokenized prompt + reply (the system prompt included); longer ones "
+                                "are cut at the end, and pairs whose prompt alone is this long are left out."}
+    )
+    loss: PreferenceLoss = field(
+        default=PreferenceLoss.DPO,
+        metadata={"help": "dpo (TRL's sigmoid DPO loss against a reference: the base with the adapter switched off, "
+                  "or with --lora-r 0 a second, frozen copy of --model), ipo (IPO's squared loss: stops at a margin "
+                  "instead of pushing it on; steadier on small or noisy pair sets), or orpo (ORPO: an SFT loss on "
+                  "prompt + chosen reply, which TRL takes over the whole sequence, plus an odds-ratio term; NO "
+                  "reference model: one pass can replace sft + dpo)."},
+    )
+    beta: float = field(
+        default=0.1,
+        metadata={"help": "dpo: how far the model may move from the reference (higher keeps it closer); ipo: the "
+                  "regularisation tau (target margin 1/(2 beta)); orpo: the weight lambda of the odds-ratio term "
+                  "next to the SFT loss."},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.loss = parse_enum(PreferenceLoss, self.loss, "--loss")
+        _positive(self.beta, "--beta")
+
+
+@dataclass
 class EvaluateArgs:
     """``python -m training evaluate``: validation loss, perplexity and sample replies, base vs adapter."""
 
     model: str = field(metadata={"help": "Base model (hub id or directory), or a merged model directory."})
-    data: str = field(metadata={"help": "Folder written by `prepare`; its validation.jsonl is evaluated."})
+    data: str = field(metadata={"help": "Folder written by `prepare`; its validation.jsonl (loss, perplexity, "
+                                "replies) and preferences_validation.jsonl (preference accuracy) are evaluated, "
+                                "whichever exist."})
     adapter: str | None = field(
-        default=None, metadata={"help": "LoRA adapter folder written by `sft`; the report then compares base and "
-                                "fine-tuned side by side."}
+        default=None, metadata={"help": "LoRA adapter folder written by `sft` or `dpo`; the report then compares "
+                                "base and fine-tuned side by side."}
     )
     output: str | None = field(
         default=None, metadata={"help": "Folder for report.md and report.json (default: ADAPTER/eval, or "
                                 "MODEL/eval for a local model without adapter)."}
     )
-    split: str = field(default="validation", metadata={"help": "Which file of --data to evaluate (validation or "
+    split: str = field(default="validation", metadata={"help": "Which files of --data to evaluate (validation or "
                                                          "train)."})
     max_examples: int | None = field(default=None, metadata={"help": "Evaluate the loss on at most N conversations."})
+    max_pairs: int | None = field(
+        default=None, metadata={"help": "Measure the preference accuracy on at most N pairs of "
+                                "preferences_<split>.jsonl."}
+    )
     generations: int = field(default=5, metadata={"help": "Conversations whose last reply is generated for the "
                                                   "report."})
     max_new_tokens: int = field(default=128, metadata={"help": "Longest generated reply (greedy decoding)."})
@@ -236,6 +316,8 @@ class EvaluateArgs:
             raise ConfigError(f"--split must be validation or train, got {self.split!r}.")
         if self.max_examples is not None:
             _positive(self.max_examples, "--max-examples")
+        if self.max_pairs is not None:
+            _positive(self.max_pairs, "--max-pairs")
         _positive(self.generations, "--generations", allow_zero=True)
         _positive(self.max_new_tokens, "--max-new-tokens")
         _positive(self.max_length, "--max-length")
@@ -253,7 +335,7 @@ class MergeArgs:
     """``python -m training merge``: base + adapter -> one model folder the LLM service serves as is."""
 
     model: str = field(metadata={"help": "The base model the adapter was trained on (hub id or directory)."})
-    adapter: str = field(metadata={"help": "LoRA adapter folder written by `sft`."})
+    adapter: str = field(metadata={"help": "LoRA adapter folder written by `sft` or `dpo`."})
     output: str = field(metadata={"help": "Folder for the merged model (safetensors, tokenizer, chat template, "
                                   "README.md model card)."})
     dtype: Dtype = field(

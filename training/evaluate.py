@@ -1,6 +1,8 @@
-"""``python -m training evaluate``: validation loss, perplexity and sample replies, base and fine-tuned side by side.
+"""``python -m training evaluate``: validation loss, perplexity, preference accuracy and sample replies, base and
+fine-tuned side by side.
 
     python -m training evaluate --model Qwen/Qwen2.5-1.5B-Instruct --adapter var/sft --data var/dataset
+    python -m training evaluate --model models/ridgeline --adapter var/dpo --data var/dataset   # a dpo adapter
     python -m training evaluate --model models/ridgeline --data var/dataset     # a merged model alone
     python -m training evaluate --grounding --model Qwen/Qwen2.5-1.5B-Instruct --adapter var/sft \\
         --data var/synth/validation.jsonl     # cited, invented and declined replies (see --grounding --help)
@@ -11,6 +13,12 @@ With ``--adapter`` the same loaded model is measured with the adapter switched
 off (the base) and on (fine-tuned). Replies are generated greedily for the
 last user turn of the first ``--generations`` conversations. Writes
 ``report.json`` and ``report.md`` to ``--output`` (default ``ADAPTER/eval``).
+
+When ``prepare`` wrote preference pairs (``preferences_validation.jsonl``), the
+report adds the preference accuracy: the share of pairs whose chosen reply the
+model gives a higher total log-probability than the rejected one (the replies'
+tokens given the prompt, rendered with the chat template as ``dpo`` trains on
+them). With only pairs and no conversations, it reports that alone.
 
 ``--grounding`` scores the replies instead of the loss, on conversations written by ``synthesize``:
 for the last user message of each, the reply is generated and checked with the rule the action
@@ -39,11 +47,13 @@ from ridgeline.paths import CATALOG_FILE, STORE_FACTS
 from ridgeline.settings import parse_enum
 from training.chat_data import read_conversations, tokenize_conversation
 from training.config import ConfigError, Dtype, EvaluateArgs, Quantization, _positive, run_command
+from training.formats import DataError
 
 logger = logging.getLogger(__name__)
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+PREFERENCES_FILE = "preferences_{split}.jsonl"  # written by `prepare` from a preference input
 
 
 def loss_on_replies(model: Any, tokenizer: Any, conversations: list, max_length: int, desc: str) -> dict:
@@ -70,6 +80,132 @@ def loss_on_replies(model: Any, tokenizer: Any, conversations: list, max_length:
     loss = total_nll / total_tokens
     return {"loss": round(loss, 5), "perplexity": round(math.exp(loss), 3) if loss < 50 else float("inf"),
             "assistant_tokens": total_tokens}
+
+
+# --- preference pairs: does the model give the chosen reply the higher log-probability? ----------------------
+
+
+def read_pairs(path: str | Path) -> list[dict[str, list[dict[str, str]]]]:
+    """The pairs of a ``preferences_<split>.jsonl`` written by ``prepare``, as TRL's conversational preference
+    format: ``{"prompt": [messages ending with the user's], "chosen": [one assistant message], "rejected": [...]}``
+    (the ``source`` of each line is left out); a ``DataError`` naming the line of a malformed one."""
+    pairs = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(where, f"not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise DataError(where, "expected an object with prompt, chosen and rejected")
+            pair = {key: _messages(record.get(key), where, key) for key in ("prompt", "chosen", "rejected")}
+            if pair["prompt"][-1]["role"] != "user":
+                last = pair["prompt"][-1]["role"]
+                raise DataError(where, f"prompt must end with the user's message, not the {last}'s")
+            for key in ("chosen", "rejected"):
+                if len(pair[key]) != 1 or pair[key][0]["role"] != "assistant":
+                    raise DataError(where, f"{key} must be one assistant message (the reply to the prompt)")
+            pairs.append(pair)
+    return pairs
+
+
+def _messages(value: Any, where: str, key: str) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise DataError(where, f"{key} must be a non-empty list of messages ({{\"role\": ..., \"content\": ...}}); "
+                        "was the file written by `python -m training prepare`?")
+    messages = []
+    for message in value:
+        if not (isinstance(message, dict) and message.get("role") in {"system", "user", "assistant"}
+                and isinstance(message.get("content"), str) and message["content"].strip()):
+            raise DataError(where, f"{key}: every message needs a role (system, user or assistant) and a "
+                            "non-empty text content")
+        messages.append({"role": message["role"], "content": message["content"]})
+    return messages
+
+
+def pair_token_ids(tokenizer: Any, prompt: list[dict[str, str]],
+                   replies: Sequence[list[dict[str, str]]]) -> tuple[list[list[int]], int]:
+    """(token ids of prompt + each reply, where the replies start), tokenized as TRL's ``DPOTrainer`` does.
+
+    Each sequence is the chat template's rendering of the whole conversation; the
+    prompt is its rendering with the generation prompt, and the reply starts where
+    the two first differ for any of the replies (usually right after the prompt).
+    """
+    def ids(messages: list[dict[str, str]], **kwargs: Any) -> list[int]:
+        return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)["input_ids"])
+
+    prompt_ids = ids(prompt, add_generation_prompt=True)
+    sequences = [ids(prompt + reply) for reply in replies]
+    start = min(_common_prefix(prompt_ids, sequence) for sequence in sequences)
+    return sequences, start
+
+
+def _common_prefix(first: list[int], second: list[int]) -> int:
+    length = 0
+    for a, b in zip(first, second):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
+def reply_log_probs(model: Any, sequences: list[list[int]], start: int) -> list[float]:
+    """The sum of log p(token | everything before it) over the tokens from ``start`` on, for each sequence."""
+    import torch
+
+    device = next(model.parameters()).device
+    longest = max(len(ids) for ids in sequences)
+    input_ids = torch.zeros((len(sequences), longest), dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for row, ids in enumerate(sequences):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention[row, : len(ids)] = 1
+    with torch.no_grad():
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
+    log_probs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None].to(device))[..., 0]
+    # Position i of log_probs predicts token i + 1: the reply's tokens start..len-1 are predicted at start-1..len-2.
+    return [float(log_probs[row, start - 1 : len(ids) - 1].sum()) for row, ids in enumerate(sequences)]
+
+
+def preference_accuracy(model: Any, tokenizer: Any, pairs: Sequence[dict], max_length: int,
+                        desc: str = "preference pairs") -> dict:
+    """How often the model prefers the chosen reply: the share of pairs whose chosen reply has the higher total
+    log-probability given the prompt (a tie counts as not preferred), with the mean margin and log-probabilities.
+
+    The replies' tokens are those ``dpo`` trains on (``pair_token_ids``), cut at ``max_length`` like its
+    batches; a pair whose prompt alone is that long is skipped and counted.
+    """
+    from tqdm.auto import tqdm
+
+    chosen, rejected, skipped = [], [], 0
+    was_training = model.training
+    model.eval()
+    try:
+        for pair in tqdm(pairs, desc=desc, unit=" pairs", disable=None, leave=False):
+            sequences, start = pair_token_ids(tokenizer, pair["prompt"], [pair["chosen"], pair["rejected"]])
+            if start >= max_length or start == 0:
+                skipped += 1
+                continue
+            good, bad = reply_log_probs(model, [ids[:max_length] for ids in sequences], start)
+            chosen.append(good)
+            rejected.append(bad)
+    finally:
+        model.train(was_training)
+    if not chosen:
+        raise ConfigError(f"No preference pair has a reply token within --max-length {max_length}; raise "
+                          "--max-length.")
+    margins = [good - bad for good, bad in zip(chosen, rejected)]
+    return {
+        "pairs": len(chosen),
+        "accuracy": round(sum(margin > 0 for margin in margins) / len(margins), 4),
+        "margin": round(sum(margins) / len(margins), 4),
+        "chosen_logp": round(sum(chosen) / len(chosen), 4),
+        "rejected_logp": round(sum(rejected) / len(rejected), 4),
+        "skipped": skipped,
+    }
 
 
 def greedy_config(model: Any, max_new_tokens: int) -> Any:
@@ -106,17 +242,23 @@ def generation_prompts(conversations: list, count: int) -> list[tuple[list[dict[
 
 
 def evaluate(args: EvaluateArgs) -> dict:
+    """Measure the model (base and fine-tuned with ``--adapter``) on the split's conversations and preference
+    pairs, whichever ``prepare`` wrote; write ``report.json`` and ``report.md``."""
     from transformers.utils import logging as transformers_logging
 
     from training.modeling import load_model
 
     data_file = Path(args.data) / f"{args.split}.jsonl"
-    if not data_file.is_file() or not data_file.stat().st_size:
-        raise ConfigError(f"--data {args.data}: {data_file.name} is missing or empty; run `python -m training "
-                          "prepare` with --val-fraction above 0, or pass --split train.")
-    conversations = read_conversations(data_file)
+    pairs_file = Path(args.data) / PREFERENCES_FILE.format(split=args.split)
+    has_conversations = data_file.is_file() and data_file.stat().st_size > 0
+    has_pairs = pairs_file.is_file() and pairs_file.stat().st_size > 0
+    if not has_conversations and not has_pairs:
+        raise ConfigError(f"--data {args.data}: {data_file.name} (and {pairs_file.name}) is missing or empty; run "
+                          "`python -m training prepare` with --val-fraction above 0, or pass --split train.")
+    conversations = read_conversations(data_file) if has_conversations else []
     if args.max_examples:
         conversations = conversations[: args.max_examples]
+    pairs = read_pairs(pairs_file)[: args.max_pairs] if has_pairs else []
     transformers_logging.disable_progress_bar()
     started = time.perf_counter()
     model, tokenizer = load_model(args.model, args.dtype, args.quantization, args.adapter)
@@ -131,17 +273,27 @@ def evaluate(args: EvaluateArgs) -> dict:
     replies: dict[str, list[str]] = {}
     prompts = generation_prompts(conversations, args.generations)
     for name, context in variants.items():
+        results[name] = {}
         with context:
-            results[name] = loss_on_replies(model, tokenizer, conversations, args.max_length, f"loss ({name})")
-            replies[name] = [generate_reply(model, tokenizer, messages, args.max_new_tokens)
-                             for messages, _ in prompts]
-        logger.info("%s: loss %.4f, perplexity %.2f", name, results[name]["loss"], results[name]["perplexity"])
+            if conversations:
+                results[name] = loss_on_replies(model, tokenizer, conversations, args.max_length, f"loss ({name})")
+                replies[name] = [generate_reply(model, tokenizer, messages, args.max_new_tokens)
+                                 for messages, _ in prompts]
+                logger.info("%s: loss %.4f, perplexity %.2f", name, results[name]["loss"],
+                            results[name]["perplexity"])
+            if pairs:
+                results[name]["preferences"] = preference_accuracy(model, tokenizer, pairs, args.max_length,
+                                                                   f"preference accuracy ({name})")
+                logger.info("%s: preference accuracy %.3f on %d pairs", name,
+                            results[name]["preferences"]["accuracy"], results[name]["preferences"]["pairs"])
 
     report = {
         "model": args.model,
         "adapter": args.adapter,
-        "data": str(data_file),
+        "data": str(data_file) if conversations else None,
         "conversations": len(conversations),
+        "preference_data": str(pairs_file) if pairs else None,
+        "pairs": len(pairs),
         "results": results,
         "generations": [
             {"context": messages[1:], "reference": reference, **{name: replies[name][i] for name in variants}}
@@ -161,22 +313,40 @@ def evaluate(args: EvaluateArgs) -> dict:
 _TITLES = {"base": "base", "fine_tuned": "fine-tuned", "model": "model"}
 
 
+def results_table(report: dict) -> list[str]:
+    """The figures of each model side by side: loss rows for conversations, preference rows for pairs."""
+    names = list(report["results"])
+    results = report["results"]
+
+    def row(title: str, cell: Callable[[dict], str]) -> str:
+        return f"| {title} | " + " | ".join(cell(results[n]) for n in names) + " |"
+
+    lines = ["| | " + " | ".join(_TITLES[n] for n in names) + " |", "| --- |" + " ---: |" * len(names)]
+    if report["conversations"]:
+        lines += [row("loss", lambda r: f"{r['loss']:.4f}"), row("perplexity", lambda r: f"{r['perplexity']:.2f}"),
+                  row("assistant tokens", lambda r: str(r["assistant_tokens"]))]
+    if report.get("pairs"):
+        lines += [row("preference accuracy", lambda r: f"{r['preferences']['accuracy']:.2f}"),
+                  row("preference margin (log-prob)", lambda r: f"{r['preferences']['margin']:.2f}")]
+    return lines
+
+
 def render_markdown(report: dict) -> str:
     names = list(report["results"])
-    lines = [
-        f"# Evaluation: {report['model']}" + (f" + {report['adapter']}" if report["adapter"] else ""),
-        "",
-        f"{report['conversations']} conversations from `{report['data']}`; loss = mean negative log-likelihood "
-        "of the assistant's tokens, perplexity = exp(loss).",
-        "",
-        "| | " + " | ".join(_TITLES[n] for n in names) + " |",
-        "| --- |" + " ---: |" * len(names),
-        "| loss | " + " | ".join(f"{report['results'][n]['loss']:.4f}" for n in names) + " |",
-        "| perplexity | " + " | ".join(f"{report['results'][n]['perplexity']:.2f}" for n in names) + " |",
-        "| assistant tokens | " + " | ".join(str(report["results"][n]["assistant_tokens"]) for n in names) + " |",
-        "",
-        f"## Replies (greedy, at most {report['settings']['max_new_tokens']} new tokens)",
-    ]
+    lines = [f"# Evaluation: {report['model']}" + (f" + {report['adapter']}" if report["adapter"] else ""), ""]
+    if report["conversations"]:
+        lines += [f"{report['conversations']} conversations from `{report['data']}`; loss = mean negative "
+                  "log-likelihood of the assistant's tokens, perplexity = exp(loss).", ""]
+    if report.get("pairs"):
+        pairs = report["results"][names[0]]["preferences"]
+        skipped = f" ({pairs['skipped']} left out: the prompt alone fills --max-length)" if pairs["skipped"] else ""
+        lines += [f"{report['pairs']} preference pairs from `{report['preference_data']}`{skipped}; preference "
+                  "accuracy = share of pairs whose chosen reply gets a higher log-probability (summed over the "
+                  "reply's tokens, given the prompt) than the rejected one; margin = mean chosen minus rejected "
+                  "log-probability.", ""]
+    lines += results_table(report)
+    if report["generations"]:
+        lines += ["", f"## Replies (greedy, at most {report['settings']['max_new_tokens']} new tokens)"]
     for index, sample in enumerate(report["generations"], start=1):
         lines += ["", f"### {index}", ""]
         for message in sample["context"]:
@@ -430,10 +600,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return main_grounding([arg for arg in argv if arg != GROUNDING_FLAG])
     description = (f"{__doc__.split(chr(10) * 2)[0]}\n\nWith {GROUNDING_FLAG}: how often replies cite a source, invent "
                    f"a fact or decline; see python -m training evaluate {GROUNDING_FLAG} --help.")
-    status, args, report = run_command(EvaluateArgs, argv, "python -m training evaluate", description, evaluate)
-    if args is None or report is None:
+
+    def work(args: EvaluateArgs) -> dict | None:
+        try:
+            return evaluate(args)
+        except DataError as exc:  # a malformed line of the preference pairs: exit 1
+            print(f"error: {exc}", file=sys.stderr)
+            return None
+
+    status, args, report = run_command(EvaluateArgs, argv, "python -m training evaluate", description, work)
+    if args is None:
         return status
-    figures = ", ".join(f"{_TITLES[name]}: loss {r['loss']:.4f}, perplexity {r['perplexity']:.2f}"
-                        for name, r in report["results"].items())
-    print(f"{figures}. Report: {Path(args.output) / REPORT_MD}")
+    if report is None:
+        return 1
+    figures = []
+    for name, result in report["results"].items():
+        parts = [f"loss {result['loss']:.4f}, perplexity {result['perplexity']:.2f}"] if "loss" in result else []
+        if "preferences" in result:
+            parts.append(f"preference accuracy {result['preferences']['accuracy']:.2f}")
+        figures.append(f"{_TITLES[name]}: {', '.join(parts)}")
+    print(f"{'; '.join(figures)}. Report: {Path(args.output) / REPORT_MD}")
     return 0
