@@ -105,13 +105,16 @@ compose-down: ## (operators) stop the compose stack
 test-deploy: setup ## (operators) the chart, compose and image checks only
 	@$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
 
-finetune-demo: setup tiny-model ## (operators) prepare -> sft -> evaluate -> merge on training/samples with the tiny model (CPU, ~2 min)
-	@rm -rf var/finetune-demo models/finetune-demo
+finetune-demo: setup tiny-model ## (operators) prepare -> sft -> merge -> dpo -> evaluate -> merge on training/samples with the tiny model (CPU, ~3 min)
+	@rm -rf var/finetune-demo models/finetune-demo models/finetune-demo-dpo
 	@$(PY) -m training prepare --input training/samples --output var/finetune-demo/data
 	@$(PY) -m training sft --config training/samples/tiny-sft.yaml --model $(TINY_MODEL)
 	@$(PY) -m training evaluate --model $(TINY_MODEL) --adapter var/finetune-demo/adapter --data var/finetune-demo/data
 	@$(PY) -m training merge --model $(TINY_MODEL) --adapter var/finetune-demo/adapter --output models/finetune-demo
-	@echo "Serve it: LLM_MODEL=models/finetune-demo make run"
+	@$(PY) -m training dpo --config training/samples/tiny-dpo.yaml
+	@$(PY) -m training evaluate --model models/finetune-demo --adapter var/finetune-demo/dpo --data var/finetune-demo/data
+	@$(PY) -m training merge --model models/finetune-demo --adapter var/finetune-demo/dpo --output models/finetune-demo-dpo
+	@echo "Serve it: LLM_MODEL=models/finetune-demo-dpo make run (or models/finetune-demo: sft only)"
 
 BENCH_ARGS ?=
 bench-llm: setup ## (operators) benchmark the LLM service against plain generate (random Qwen2.5-1.5B shape; BENCH_ARGS=...)

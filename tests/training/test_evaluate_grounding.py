@@ -11,7 +11,7 @@ from ridgeline import knowledge
 from ridgeline.catalog import read_catalog, with_sources
 from training import evaluate, synthesize
 
-SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "training" / "samples" / "catalog.csv"
+SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "training" / "sample-catalog.csv"
 CATALOG = read_catalog(SAMPLE_CATALOG)
 BY_SKU = {p.sku: p for p in CATALOG}
 STORE = knowledge.load()

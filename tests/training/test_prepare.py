@@ -412,3 +412,15 @@ def test_defaults_match_the_action_server():
 
     assert Path(args.store_facts) == DEFAULT_STORE_FACTS
     assert "utter_llm_unavailable" in args.exclude_responses
+
+
+def test_the_sample_folder_make_finetune_demo_reads_holds_only_training_inputs(tmp_path):
+    """`make finetune-demo` runs prepare on the whole folder: every file in it must be a conversation or
+    preference input (a catalog CSV there once stopped the demo at its first step)."""
+    samples = Path(__file__).resolve().parents[2] / "training" / "samples"
+    code, out = run(tmp_path, samples)
+    assert code == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["conversations"]["kept"] == 30
+    assert stats["preferences"]["kept"] == 12
+    assert stats["preferences"]["train"] + stats["preferences"]["validation"] == 12

@@ -14,7 +14,7 @@ from ridgeline.grounding import check_grounding, cites_source, find_prices, is_d
 from training import prepare, synthesize
 from training.__main__ import main as training_main
 
-SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "training" / "samples" / "catalog.csv"
+SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "training" / "sample-catalog.csv"
 CONVERSATIONS = 200
 
 
