@@ -30,6 +30,17 @@ def test_the_benchmark_measures_every_method(tiny_model_dir, one_torch_thread):
     assert "| qlora-nf4 |" in bench.render(results, {"shape": "tiny", "seq_len": 64, "batch_size": 2, "steps": 3})
 
 
+def test_the_benchmark_measures_dpo_and_orpo_with_dpos_own_trainer(tiny_model_dir, one_torch_thread):
+    results = [bench.worker(method, str(tiny_model_dir), steps=3, seq_len=96, batch_size=2, threads=one_torch_thread)
+               for method in ("dpo-lora", "orpo-lora")]
+    assert all(r["steps_measured"] == 2 and r["tokens_per_second"] > 0 and r["peak_memory_gib"] > 0
+               for r in results)
+    assert results[0]["trainable_parameters"] == results[1]["trainable_parameters"] > 0
+    pairs = bench.random_pairs(str(tiny_model_dir), 2, 96)
+    assert len(pairs) == 2 and pairs[0]["chosen"] != pairs[0]["rejected"]
+    assert "| orpo-lora |" in bench.render(results, {"shape": "tiny", "seq_len": 96, "batch_size": 2, "steps": 3})
+
+
 def test_the_large_shape_is_the_llm_benchmarks_qwen_shape():
     from tools.bench.llm.models import SHAPES
 

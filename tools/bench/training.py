@@ -1,12 +1,18 @@
-"""Training throughput and peak memory: LoRA vs QLoRA (nf4) vs full fine-tuning, same model shape and data.
+"""Training throughput and peak memory: LoRA vs QLoRA (nf4) vs full fine-tuning, and preference tuning
+(DPO, ORPO), same model shape and data.
 
     python -m tools.bench.training                     # tiny model, CPU or GPU (a minute on 2 cores)
     python -m tools.bench.training --shape qwen2.5-1.5b --seq-len 1024 --batch-size 4     # on a GPU
+    python -m tools.bench.training --shape qwen2.5-1.5b --methods dpo-lora dpo-qlora-nf4 orpo-lora   # dpo's figures
 
 A script, not a test. Each method runs in its own process (so each peak memory
 is its own) through the same ``SFTTrainer`` setup ``sft`` uses, on random token
 ids with the loss on the second half of each sequence, for ``--steps`` optimizer
-steps; the first step (allocation, kernel selection) is left out of tokens/s.
+steps; the first step (allocation, kernel selection) is left out of tokens/s. The preference methods
+run ``dpo``'s own trainer (``training.dpo.build_trainer``) on random-word pairs whose prompt and replies
+each fill about half of ``--seq-len``; a step trains on two sequences per pair (prompt + chosen, prompt +
+rejected), so their tokens/s counts ``2 x --batch-size x --seq-len`` tokens a step, and DPO's reference
+pass (the adapter switched off) is part of the time.
 ``qwen2.5-1.5b`` is a randomly initialised model of Qwen2.5-1.5B-Instruct's
 exact shape (speed and memory depend on the shape, not the weights), so nothing
 is downloaded. Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and
@@ -37,6 +43,12 @@ METHODS = {  # name -> (quantization, lora_r)
     "qlora-nf4": ("nf4", 16),
     "full": ("none", 0),
 }
+PREFERENCE_METHODS = {  # name -> (quantization, lora_r, --loss)
+    "dpo-lora": ("none", 16, "dpo"),
+    "dpo-qlora-nf4": ("nf4", 16, "dpo"),
+    "orpo-lora": ("none", 16, "orpo"),
+}
+DEFAULT_METHODS = ["lora", "qlora-nf4", "full"]
 
 
 def build_model(shape: str, folder: Path) -> Path:
@@ -65,25 +77,63 @@ def random_dataset(vocab_size: int, examples: int, seq_len: int, seed: int = 0):
     return Dataset.from_dict({"input_ids": ids, "assistant_masks": [mask] * examples})
 
 
-def worker(method: str, model_dir: str, steps: int, seq_len: int, batch_size: int, threads: int = 0) -> dict:
-    """One method's measurement, in this process."""
-    import torch
-    from transformers import AutoConfig, TrainerCallback
+def random_pairs(model_dir: str, pairs: int, seq_len: int, seed: int = 0) -> list[dict]:
+    """Preference pairs of random words: prompt, chosen and rejected each about ``seq_len // 2`` tokens."""
+    import random
 
-    if threads:
-        torch.set_num_threads(threads)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    words = [w for w in (tokenizer.decode([i]).strip() for i in range(3, tokenizer.vocab_size)) if w.isalpha()]
+    rng = random.Random(seed)
+
+    def text(tokens: int) -> str:
+        chosen: list[str] = []
+        while len(tokenizer(" ".join(chosen), add_special_tokens=False).input_ids) < tokens:
+            chosen.append(rng.choice(words))
+        return " ".join(chosen)
+
+    half = seq_len // 2
+    return [{"prompt": [{"role": "user", "content": text(half - 16)}],
+             "chosen": [{"role": "assistant", "content": text(half - 16)}],
+             "rejected": [{"role": "assistant", "content": text(half - 16)}]} for _ in range(pairs)]
+
+
+def build_method_trainer(method: str, model_dir: str, output: str, steps: int, seq_len: int, batch_size: int,
+                         callbacks: list):
+    """(the trainer, tokens one step trains on) for one method: ``sft``'s or ``dpo``'s own trainer."""
+    common = dict(model=model_dir, data="-", output=output, max_steps=steps, batch_size=batch_size,
+                  gradient_accumulation_steps=1, max_length=seq_len, report_to="none", save_steps=10**6,
+                  logging_steps=10**6)
+    if method in PREFERENCE_METHODS:
+        from training.config import DPOArgs
+        from training.dpo import build_trainer
+
+        quantization, lora_r, loss = PREFERENCE_METHODS[method]
+        args = DPOArgs(**common, quantization=quantization, lora_r=lora_r, loss=loss)
+        pairs = random_pairs(model_dir, steps * batch_size, seq_len)
+        return build_trainer(args, pairs=(pairs, None), callbacks=callbacks), 2 * batch_size * seq_len
+    from transformers import AutoConfig
 
     from training.config import SFTArgs
     from training.sft import build_trainer
 
-    baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     quantization, lora_r = METHODS[method]
+    args = SFTArgs(**common, quantization=quantization, lora_r=lora_r)
+    data = random_dataset(AutoConfig.from_pretrained(model_dir).vocab_size, steps * batch_size, seq_len)
+    return build_trainer(args, datasets=(data, None), callbacks=callbacks), batch_size * seq_len
+
+
+def worker(method: str, model_dir: str, steps: int, seq_len: int, batch_size: int, threads: int = 0) -> dict:
+    """One method's measurement, in this process."""
+    import torch
+    from transformers import TrainerCallback
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     with tempfile.TemporaryDirectory() as output:
-        args = SFTArgs(model=model_dir, data="-", output=output, max_steps=steps, batch_size=batch_size,
-                       gradient_accumulation_steps=1, max_length=seq_len, quantization=quantization, lora_r=lora_r,
-                       report_to="none", save_steps=10**6, logging_steps=10**6)
-        vocab = AutoConfig.from_pretrained(model_dir).vocab_size
-        data = random_dataset(vocab, steps * batch_size, seq_len)
         times: list[float] = []
 
         class Clock(TrainerCallback):
@@ -94,7 +144,8 @@ def worker(method: str, model_dir: str, steps: int, seq_len: int, batch_size: in
 
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-        trainer = build_trainer(args, datasets=(data, None), callbacks=[Clock()])
+        trainer, tokens_per_step = build_method_trainer(method, model_dir, output, steps, seq_len, batch_size,
+                                                        [Clock()])
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
         trainer.train()
     measured = len(times) - 1
@@ -104,7 +155,7 @@ def worker(method: str, model_dir: str, steps: int, seq_len: int, batch_size: in
         "device": torch.cuda.get_device_name() if torch.cuda.is_available()
         else f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} PyTorch threads)",
         "steps_measured": measured,
-        "tokens_per_second": round(measured * batch_size * seq_len / seconds, 1) if measured > 0 else None,
+        "tokens_per_second": round(measured * tokens_per_step / seconds, 1) if measured > 0 else None,
         "steps_per_second": round(measured / seconds, 3) if measured > 0 else None,
         "trainable_parameters": trainable,
     }
@@ -131,7 +182,9 @@ def render(results: list[dict], settings: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", choices=["tiny", "qwen2.5-1.5b"], default="tiny", help="Model shape.")
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), help="What to run.")
+    parser.add_argument("--methods", nargs="+", choices=[*METHODS, *PREFERENCE_METHODS], default=DEFAULT_METHODS,
+                        help="What to run (default: the three sft methods; dpo-lora, dpo-qlora-nf4 and orpo-lora "
+                             "run `dpo`'s trainer).")
     parser.add_argument("--steps", type=int, default=10, help="Optimizer steps per method (the first is warm-up).")
     parser.add_argument("--seq-len", type=int, default=512, help="Tokens per sequence.")
     parser.add_argument("--batch-size", type=int, default=4, help="Sequences per step.")
