@@ -140,6 +140,11 @@ def schedule(config: ActionServerConfig, notice: TicketNotice) -> asyncio.Task |
     return task
 
 
+def pending() -> int:
+    """How many notifications are still running in the background."""
+    return len(_pending)
+
+
 async def wait_pending() -> None:
     """Wait for the background notifications still running (tests; a clean shutdown)."""
     while _pending:

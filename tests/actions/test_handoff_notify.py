@@ -152,10 +152,8 @@ def test_slack_failures_are_counted_by_outcome(tmp_path, slack):
     assert asyncio.run(notify.notify(config, NOTICE)) == {"slack": "error"}
     slack.status, slack.error = 200, "channel_not_found"
     assert asyncio.run(notify.notify(config, NOTICE)) == {"slack": "error"}
-    slack.error, slack.delay_s = None, 3.0
-    started = time.monotonic()
+    slack.error, slack.delay_s = None, 3.0  # it would answer ok after 3 s: "timeout" says the 1 s budget ended it
     assert asyncio.run(notify.notify(config, NOTICE)) == {"slack": "timeout"}
-    assert time.monotonic() - started < 2.5, "the notification outlived its 1 s budget"
     assert count("slack", "error") - before["error"] == 2 and count("slack", "timeout") - before["timeout"] == 1
 
 
@@ -179,25 +177,25 @@ def test_smtp_refused_or_without_starttls_is_a_failure(tmp_path, smtp, caplog):
 # ---------------------------------------------------------------- through action_open_ticket
 
 
-def open_ticket(config: ActionServerConfig) -> tuple[list[str], float, int]:
-    """The action's turn (its messages and how long it took), then the background notifications."""
-    orders_db.cached_engine(config.orders_db_url, config.orders_seed_sample)  # migrated before the clock starts
+def open_ticket(config: ActionServerConfig) -> tuple[list[str], int, int]:
+    """The action's turn (its messages, and how many notifications were still running when it returned),
+    then the background notifications."""
+    orders_db.cached_engine(config.orders_db_url, config.orders_seed_sample)
 
     async def turn():
         dispatcher = CollectingDispatcher()
-        started = time.monotonic()
         await handoff.ActionOpenTicket(config).run(
             dispatcher, tracker(ASKED + [user("anna@example.com", "check_order_status")],
                                 {"handoff_contact": "anna@example.com"}), {})
-        took = time.monotonic() - started
+        running = notify.pending()
         await notify.wait_pending()
-        return [m["text"] for m in dispatcher.messages], took
+        return [m["text"] for m in dispatcher.messages], running
 
-    said, took = asyncio.run(turn())
+    said, running = asyncio.run(turn())
     engine = sa.create_engine(config.orders_db_url)
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT count(*) FROM tickets")).scalar_one()
-    return said, took, rows
+    return said, running, rows
 
 
 def test_the_ticket_is_announced_after_it_is_committed(tmp_path, slack, smtp):
@@ -219,9 +217,9 @@ def test_a_failed_notification_keeps_the_ticket_and_answers_the_visitor_at_once(
         config = settings(tmp_path, slack)
     else:
         config = settings(tmp_path, smtp_port=free_port())
-    said, took, rows = open_ticket(config)
+    said, running, rows = open_ticket(config)
     assert rows == 1
     assert said[0].startswith("I've opened ticket T-") and "A person from our team will answer within our support " \
                                                             "hours: Monday to Friday" in said[0]
-    # the notification takes up to its 2 s budget (a timeout: all of it), the turn none of it
-    assert took < 1.0, f"the visitor's turn waited {took:.2f} s for the notification"
+    # the visitor's turn was answered while the notification was still on its way (up to its 2 s budget)
+    assert running == 1, "the visitor's turn waited for the notification"
