@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 from ridgeline.paths import REPO_ROOT  # noqa: F401 (training.config.REPO_ROOT, as before)
+from ridgeline.paths import CATALOG_FILE as DEFAULT_CATALOG
 from ridgeline.paths import STORE_FACTS as DEFAULT_STORE_FACTS
 from ridgeline.settings import ConfigError, parse_enum
 from ridgeline.shapes import ORDER_ID as DEFAULT_ORDER_ID_PATTERN
@@ -321,6 +322,47 @@ class EvaluateArgs:
         _positive(self.generations, "--generations", allow_zero=True)
         _positive(self.max_new_tokens, "--max-new-tokens")
         _positive(self.max_length, "--max-length")
+        if self.output is None:
+            if self.adapter:
+                self.output = str(Path(self.adapter) / "eval")
+            elif Path(self.model).is_dir():
+                self.output = str(Path(self.model) / "eval")
+            else:
+                raise ConfigError("--output is needed when --model is a hub id and there is no --adapter.")
+
+
+@dataclass
+class GroundingArgs:
+    """``python -m training evaluate --grounding``: how often replies cite a source, invent a fact, decline."""
+
+    model: str = field(metadata={"help": "Base model (hub id or directory), or a merged model directory."})
+    data: str = field(metadata={"help": "validation.jsonl written by `python -m training synthesize` (or its "
+                                "folder): each conversation's last user message is answered."})
+    adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder written by `sft`; the report "
+                                                          "then compares base and fine-tuned."})
+    output: str | None = field(default=None, metadata={"help": "Folder for grounding.md and grounding.json "
+                                                        "(default: ADAPTER/eval, or MODEL/eval for a local model)."})
+    catalog: str = field(default=str(DEFAULT_CATALOG), metadata={"help": "The catalog the data was synthesized from."})
+    store_facts: str = field(default=str(DEFAULT_STORE_FACTS), metadata={"help": "The store facts file (store name and "
+                                                                 "support email of a decline)."})
+    limit: int | None = field(default=None, metadata={"help": "Answer at most N conversations."})
+    max_new_tokens: int = field(default=160, metadata={"help": "Longest generated reply (greedy decoding)."})
+    quantization: Quantization = field(
+        default=Quantization.NONE, metadata={"help": "Load the base weights in none, int8 or nf4 (as served)."}
+    )
+    dtype: Dtype = field(default=Dtype.AUTO, metadata={"help": "auto, float32, bfloat16 or float16."})
+
+    def __post_init__(self) -> None:
+        self.quantization = parse_enum(Quantization, self.quantization, "--quantization")
+        self.dtype = parse_enum(Dtype, self.dtype, "--dtype")
+        if self.limit is not None:
+            _positive(self.limit, "--limit")
+        _positive(self.max_new_tokens, "--max-new-tokens")
+        if Path(self.data).is_dir():
+            self.data = str(Path(self.data) / "validation.jsonl")
+        if not Path(self.data).is_file():
+            raise ConfigError(f"--data {self.data}: no such file; run `python -m training synthesize --output DIR` "
+                              "and pass DIR/validation.jsonl.")
         if self.output is None:
             if self.adapter:
                 self.output = str(Path(self.adapter) / "eval")

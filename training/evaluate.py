@@ -36,17 +36,15 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ridgeline import knowledge
 from ridgeline.catalog import Product, read_catalog
 from ridgeline.grounding import check_grounding, cites_source, is_decline, sources_in
-from ridgeline.paths import CATALOG_FILE, STORE_FACTS
-from ridgeline.settings import parse_enum
 from training.chat_data import read_conversations, tokenize_conversation
-from training.config import ConfigError, Dtype, EvaluateArgs, Quantization, _positive, run_command
+from training.config import ConfigError, EvaluateArgs, GroundingArgs, run_command
 from training.formats import DataError
 
 logger = logging.getLogger(__name__)
@@ -367,47 +365,6 @@ def _one_line(text: str) -> str:
 GROUNDING_JSON = "grounding.json"
 GROUNDING_MD = "grounding.md"
 GROUNDING_FLAG = "--grounding"
-
-
-@dataclass
-class GroundingArgs:
-    """``python -m training evaluate --grounding``: how often replies cite a source, invent a fact, decline."""
-
-    model: str = field(metadata={"help": "Base model (hub id or directory), or a merged model directory."})
-    data: str = field(metadata={"help": "validation.jsonl written by `python -m training synthesize` (or its "
-                                "folder): each conversation's last user message is answered."})
-    adapter: str | None = field(default=None, metadata={"help": "LoRA adapter folder written by `sft`; the report "
-                                                          "then compares base and fine-tuned."})
-    output: str | None = field(default=None, metadata={"help": "Folder for grounding.md and grounding.json "
-                                                        "(default: ADAPTER/eval, or MODEL/eval for a local model)."})
-    catalog: str = field(default=str(CATALOG_FILE), metadata={"help": "The catalog the data was synthesized from."})
-    store_facts: str = field(default=str(STORE_FACTS), metadata={"help": "The store facts file (store name and "
-                                                                 "support email of a decline)."})
-    limit: int | None = field(default=None, metadata={"help": "Answer at most N conversations."})
-    max_new_tokens: int = field(default=160, metadata={"help": "Longest generated reply (greedy decoding)."})
-    quantization: Quantization = field(
-        default=Quantization.NONE, metadata={"help": "Load the base weights in none, int8 or nf4 (as served)."}
-    )
-    dtype: Dtype = field(default=Dtype.AUTO, metadata={"help": "auto, float32, bfloat16 or float16."})
-
-    def __post_init__(self) -> None:
-        self.quantization = parse_enum(Quantization, self.quantization, "--quantization")
-        self.dtype = parse_enum(Dtype, self.dtype, "--dtype")
-        if self.limit is not None:
-            _positive(self.limit, "--limit")
-        _positive(self.max_new_tokens, "--max-new-tokens")
-        if Path(self.data).is_dir():
-            self.data = str(Path(self.data) / "validation.jsonl")
-        if not Path(self.data).is_file():
-            raise ConfigError(f"--data {self.data}: no such file; run `python -m training synthesize --output DIR` "
-                              "and pass DIR/validation.jsonl.")
-        if self.output is None:
-            if self.adapter:
-                self.output = str(Path(self.adapter) / "eval")
-            elif Path(self.model).is_dir():
-                self.output = str(Path(self.model) / "eval")
-            else:
-                raise ConfigError("--output is needed when --model is a hub id and there is no --adapter.")
 
 
 @dataclass(frozen=True)
