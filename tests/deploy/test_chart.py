@@ -80,6 +80,8 @@ ALL_FEATURES = (
     "rasa.channels.slack.enabled=true", "rasa.channels.telegram.enabled=true", "actions.ordersDatabase.fromSecret=true",
     "rasa.model.serverUrl=https://models.example/model.tar.gz", "global.imagePullSecrets[0]=regcred",
     "actions.image.digest=sha256:" + "a" * 64, "rasa.extraEgress[0].ports[0].port=443",
+    "actions.handoff.slackChannel=C0123456789", "actions.handoff.smtp.host=smtp.example.com",
+    "actions.handoff.smtp.user=sherpa",
 )
 
 
@@ -318,6 +320,50 @@ def test_network_policies_add_only_the_enabled_features_flows():
     assert ingress - CORE_INGRESS == {("prometheus", "llm", 8000), ("prometheus", "rasa", 5005),
                                       ("prometheus", "actions", 5055), ("test", "rasa", 5005)}
     assert egress - CORE_EGRESS == {("llm-download", "0.0.0.0/0", 443), ("test", "rasa", 5005)}
+
+
+HANDOFF = ("actions.handoff.slackChannel=C0123456789", "actions.handoff.smtp.host=smtp.example.com",
+           "actions.handoff.smtp.port=2525", "actions.handoff.smtp.from=sherpa@example.com",
+           "actions.handoff.smtp.to=team@example.com", "actions.handoff.smtp.user=sherpa",
+           "actions.handoff.egressCidr=203.0.113.0/24")
+
+
+def test_handoff_notices_get_their_settings_secrets_and_egress_only_when_set():
+    plain = render("dev", sets=("monitoring.serviceMonitor.enabled=false", "tests.enabled=false",
+                                "llm.weights.download.enabled=false"))
+    _, egress = edges(plain)
+    assert egress == CORE_EGRESS  # no notice configured: no way out of the cluster
+    env = {e["name"]: e for e in by_name(plain, "Deployment", f"{RELEASE}-actions")["spec"]["template"]["spec"][
+        "containers"][0]["env"]}
+    assert not [name for name in env if name.startswith("HANDOFF_") and name != "HANDOFF_NOTIFY_TIMEOUT_S"]
+
+    objects = render("dev", sets=("monitoring.serviceMonitor.enabled=false", "tests.enabled=false",
+                                  "llm.weights.download.enabled=false", *HANDOFF))
+    _, egress = edges(objects)
+    assert egress - CORE_EGRESS == {("actions", "203.0.113.0/24", 443), ("actions", "203.0.113.0/24", 2525)}
+    env = {e["name"]: e for e in by_name(objects, "Deployment", f"{RELEASE}-actions")["spec"]["template"]["spec"][
+        "containers"][0]["env"]}
+    assert {n: env[n]["value"] for n in ("HANDOFF_SLACK_CHANNEL", "HANDOFF_SMTP_HOST", "HANDOFF_SMTP_PORT",
+                                         "HANDOFF_SMTP_FROM", "HANDOFF_SMTP_TO", "HANDOFF_SMTP_USER",
+                                         "HANDOFF_SMTP_STARTTLS", "HANDOFF_NOTIFY_TIMEOUT_S")} == {
+        "HANDOFF_SLACK_CHANNEL": "C0123456789", "HANDOFF_SMTP_HOST": "smtp.example.com", "HANDOFF_SMTP_PORT": "2525",
+        "HANDOFF_SMTP_FROM": "sherpa@example.com", "HANDOFF_SMTP_TO": "team@example.com",
+        "HANDOFF_SMTP_USER": "sherpa", "HANDOFF_SMTP_STARTTLS": "true", "HANDOFF_NOTIFY_TIMEOUT_S": "3"}
+    assert env["HANDOFF_SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ridgeline-secrets", "key": "handoff-slack-bot-token"}
+    assert env["HANDOFF_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ridgeline-secrets", "key": "handoff-smtp-password"}
+    # Every HANDOFF_* variable is one the action server reads (actions/config.py).
+    from actions.config import VARIABLES
+    assert {n for n in env if n.startswith("HANDOFF_")} <= set(VARIABLES)
+
+
+def test_a_chart_made_secret_needs_the_handoff_credentials_it_is_told_to_use():
+    error = render_error("dev", sets=("secrets.existingSecret=", "actions.handoff.slackChannel=C0123456789"))
+    assert "secrets.values.handoffSlackBotToken is empty" in error
+    error = render_error("dev", sets=("secrets.existingSecret=", "actions.handoff.smtp.host=smtp.example.com",
+                                      "actions.handoff.smtp.user=sherpa"))
+    assert "secrets.values.handoffSmtpPassword is empty" in error
 
 
 @pytest.mark.parametrize(("env", "sets"), [*((e, ()) for e in ENVIRONMENTS), ("prod", ALL_FEATURES)],
