@@ -271,3 +271,18 @@ def log_settings(env: Mapping[str, str] | None = None) -> LogSettings:
 def get_config() -> ActionServerConfig:
     """The process-wide configuration, read once."""
     return from_env()
+
+
+class Configured:
+    """What an action needs of its configuration: the one given (tests), else the process's.
+
+    A mixin, not an ``Action``: rasa-sdk registers every ``Action`` subclass of the package, and this
+    is no action of its own. ``class ActionX(Configured, Action)``.
+    """
+
+    def __init__(self, config: ActionServerConfig | None = None) -> None:
+        self._config = config
+
+    @property
+    def config(self) -> ActionServerConfig:
+        return self._config or get_config()

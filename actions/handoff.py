@@ -27,7 +27,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import notify, orders_db, tickets
-from actions.config import ActionServerConfig, get_config
+from actions.config import Configured
 from ridgeline import knowledge
 from ridgeline.shapes import EMAIL
 
@@ -155,9 +155,7 @@ class ValidateHandoffForm(FormValidationAction):
         return count
 
 
-class ActionOpenTicket(Action):
-    def __init__(self, config: ActionServerConfig | None = None) -> None:
-        self._config = config
+class ActionOpenTicket(Configured, Action):
 
     def name(self) -> str:
         return "action_open_ticket"
@@ -165,7 +163,7 @@ class ActionOpenTicket(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        config = self._config or get_config()
+        config = self.config
         facts = knowledge.load(config.store_facts_path)
         contact = orders_db.normalize_email(_first(tracker.get_slot(CONTACT_SLOT)))
         new = tickets.NewTicket(

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import metrics
 from actions.catalog_search import CatalogIndex
-from actions.config import ActionServerConfig, get_config
+from actions.config import ActionServerConfig, Configured
 from actions.llm_client import LLMError, complete_chat
 from actions.product_search import current_index
 from actions.prompt import build_messages
@@ -38,13 +38,8 @@ def reply_guard(config: ActionServerConfig) -> ReplyGuard:
     )
 
 
-class ActionLLMResponse(Action):
-    def __init__(self, config: ActionServerConfig | None = None) -> None:
-        self._config = config
+class ActionLLMResponse(Configured, Action):
 
-    @property
-    def config(self) -> ActionServerConfig:
-        return self._config or get_config()
 
     def name(self) -> str:
         return "action_llm_response"

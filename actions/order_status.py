@@ -11,7 +11,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import orders_db
-from actions.config import ActionServerConfig, get_config
+from actions.config import Configured
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,7 @@ class ValidateOrderStatusForm(FormValidationAction):
         return {"email": email}
 
 
-class ActionCheckOrderStatus(Action):
-    def __init__(self, config: ActionServerConfig | None = None) -> None:
-        self._config = config
+class ActionCheckOrderStatus(Configured, Action):
 
     def name(self) -> str:
         return "action_check_order_status"
@@ -54,7 +52,7 @@ class ActionCheckOrderStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        config = self._config or get_config()
+        config = self.config
         order_id = orders_db.normalize_order_id(_first(tracker.get_slot("order_id")))
         email = orders_db.normalize_email(_first(tracker.get_slot("email")))
         # Clear the slots either way so the next question about an order starts afresh.

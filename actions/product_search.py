@@ -22,7 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import catalog_db, orders_db
 from actions.catalog_search import CatalogIndex, CatalogSearch, SearchResult
-from actions.config import ActionServerConfig, get_config
+from actions.config import ActionServerConfig, Configured
 from ridgeline.catalog import CATEGORIES, CatalogError, Product, attributes, money
 from ridgeline.catalog_query import Constraints, find_category
 from ridgeline.shapes import SKU
@@ -211,18 +211,16 @@ def refinement(text: str, shown: list[Product]) -> Constraints:
     return Constraints.from_limits(limits)
 
 
-class ActionSearchProducts(Action):
+class ActionSearchProducts(Configured, Action):
     """product_search, refine_search and more_like_this."""
 
-    def __init__(self, config: ActionServerConfig | None = None) -> None:
-        self._config = config
 
     def name(self) -> str:
         return "action_search_products"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[dict[str, Any]]:
-        config = self._config or get_config()
+        config = self.config
         message = tracker.latest_message or {}
         text = message.get("text") or ""
         intent = (message.get("intent") or {}).get("name")
@@ -270,18 +268,16 @@ class ActionSearchProducts(Action):
         return _results_events(result, text)
 
 
-class ActionProductDetails(Action):
+class ActionProductDetails(Configured, Action):
     """product_details (one SKU) and compare_products (the last results)."""
 
-    def __init__(self, config: ActionServerConfig | None = None) -> None:
-        self._config = config
 
     def name(self) -> str:
         return "action_product_details"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[dict[str, Any]]:
-        config = self._config or get_config()
+        config = self.config
         index = await current_index(config)
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         shown = [index.by_sku[s] for s in tracker.get_slot("search_results") or [] if s in index.by_sku]
