@@ -278,6 +278,15 @@ class DPOArgs(TrainingArgs):
         _positive(self.beta, "--beta")
 
 
+def default_eval_output(model: str, adapter: str | None) -> str:
+    """Where `evaluate` writes its reports without --output: ADAPTER/eval, or MODEL/eval for a local model."""
+    if adapter:
+        return str(Path(adapter) / "eval")
+    if Path(model).is_dir():
+        return str(Path(model) / "eval")
+    raise ConfigError("--output is needed when --model is a hub id and there is no --adapter.")
+
+
 @dataclass
 class EvaluateArgs:
     """``python -m training evaluate``: validation loss, perplexity and sample replies, base vs adapter."""
@@ -323,12 +332,7 @@ class EvaluateArgs:
         _positive(self.max_new_tokens, "--max-new-tokens")
         _positive(self.max_length, "--max-length")
         if self.output is None:
-            if self.adapter:
-                self.output = str(Path(self.adapter) / "eval")
-            elif Path(self.model).is_dir():
-                self.output = str(Path(self.model) / "eval")
-            else:
-                raise ConfigError("--output is needed when --model is a hub id and there is no --adapter.")
+            self.output = default_eval_output(self.model, self.adapter)
 
 
 @dataclass
@@ -364,12 +368,7 @@ class GroundingArgs:
             raise ConfigError(f"--data {self.data}: no such file; run `python -m training synthesize --output DIR` "
                               "and pass DIR/validation.jsonl.")
         if self.output is None:
-            if self.adapter:
-                self.output = str(Path(self.adapter) / "eval")
-            elif Path(self.model).is_dir():
-                self.output = str(Path(self.model) / "eval")
-            else:
-                raise ConfigError("--output is needed when --model is a hub id and there is no --adapter.")
+            self.output = default_eval_output(self.model, self.adapter)
 
 
 @dataclass
