@@ -207,6 +207,8 @@ EXPECTED_HANDLER = {
     # sent after a store-policy question that the assistant answered with utter_anything_else.
     "affirm": "utter_what_else",
     "deny": "utter_goodbye",
+    # a verdict button's payload (domain/feedback.yml), parsed without the NLU: never typed, so never held out
+    "feedback": "utter_feedback_thanks",
 }
 ANSWERS_TO_ANYTHING_ELSE = ("affirm", "deny")
 OPENING_BEFORE_ANYTHING_ELSE = "what is your return policy?"  # a training example -> utter_faq, utter_anything_else
