@@ -192,10 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="PyTorch CPU threads (0: PyTorch's default, one per core). On a busy machine, 1 "
                              "is often fastest for the tiny model.")
     parser.add_argument("--output", help="Also write the results as JSON here.")
+    parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.build:  # in a process of its own: a child inherits its parent's peak memory (ru_maxrss)
+        build_model(args.shape, Path(args.model_dir))
+        return 0
     if args.worker:
         print(json.dumps(worker(args.worker, args.model_dir, args.steps, args.seq_len, args.batch_size,
                                 args.threads)))
@@ -203,7 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        model_dir = build_model(args.shape, Path(folder) / "model")
+        model_dir = Path(folder) / "model"
+        subprocess.run([sys.executable, "-m", "tools.bench.training", "--build", "--shape", args.shape,
+                        "--model-dir", str(model_dir)], check=True)
         for method in args.methods:
             command = [sys.executable, "-m", "tools.bench.training", "--worker", method, "--model-dir", str(model_dir),
                        "--steps", str(args.steps), "--seq-len", str(args.seq_len), "--batch-size",
