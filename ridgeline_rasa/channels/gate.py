@@ -150,7 +150,7 @@ class MessageGate:
         """Let Rasa handle ``message``; if it said nothing at all, say ``utter_no_reply``. One turn, counted
         and logged under ``request_id`` (the channel's ``X-Request-ID``; a new one when None or unusable),
         which it returns."""
-        started = time.perf_counter()
+        started = self.clock()
         with logs.bound(request_id=logs.request_id_from(request_id), sender_id=str(message.sender_id)) as turn_id:
             message.text = self.clean(message.text)
             counting = CountingOutputChannel(message.output_channel)
@@ -164,7 +164,7 @@ class MessageGate:
                 self.metrics.count_apology("no_reply")
                 await counting.inner.send_response(message.sender_id, {"text": self.text("utter_no_reply")})
             channel = getattr(message, "input_channel", None) or _channel_name(counting.inner)
-            duration_s = time.perf_counter() - started
+            duration_s = self.clock() - started
             if feedback.is_feedback_text(message.text):
                 # A verdict button's click is no turn: rasa_feedback_total counts it (ridgeline_rasa.metrics).
                 logger.info("Verdict on %s: %d message(s) in %.3f s", channel, counting.sent, duration_s)
