@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from ridgeline.history import HISTORY_TURNS
 from ridgeline.logs import VARIABLES as LOG_VARIABLES
 from ridgeline.logs import LogSettings
 from ridgeline.paths import CATALOG_FILE as DEFAULT_CATALOG_FILE
@@ -98,7 +99,7 @@ class ActionServerConfig:
     # limit mid-sentence is cut at its last complete one (llm_client).
     llm_max_tokens: int = 100
     llm_temperature: float = 0.7
-    history_turns: int = 8
+    history_turns: int = HISTORY_TURNS
     # Catalog products given to the LLM with each visitor message (numbered sources); 0: none.
     llm_sources: int = 3
     max_user_chars: int = 2000

@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ridgeline.catalog import Product, with_sources
 from ridgeline.feedback import is_feedback_event
+from ridgeline.history import merge, window_start
 from ridgeline.knowledge import StoreKnowledge
 
 # (a user message, the user message before it or None) -> the catalog products to give with it
@@ -39,43 +40,6 @@ def conversation_turns(events: Iterable[Mapping[str, Any]]) -> list[dict[str, st
     return turns
 
 
-def _merge(turns: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Consecutive messages of one role joined (Rasa often sends two bot messages in a row);
-    several chat templates (Llama, Gemma) reject non-alternating roles."""
-    merged: list[dict[str, str]] = []
-    for turn in turns:
-        if merged and merged[-1]["role"] == turn["role"]:
-            merged[-1] = {"role": turn["role"], "content": merged[-1]["content"] + "\n" + turn["content"]}
-        else:
-            merged.append(dict(turn))
-    return merged
-
-
-def _window_start(merged: list[dict[str, str]], max_messages: int) -> int:
-    """Where the recent history starts: at most ``max_messages`` messages, starting with the user.
-
-    The oldest messages go in blocks of ``max_messages // 2``, not one turn at a
-    time, so the model sees between half and all of ``max_messages`` and the
-    start of the history moves every few turns only: until it moves, each turn's
-    prompt begins with the previous turn's, and the LLM service computes only
-    the new messages (its cache keeps each conversation's last turn). Several
-    chat templates reject a conversation that opens with the assistant.
-    """
-    start = 0
-    if len(merged) > max_messages:
-        block = max(1, max_messages // 2)
-        excess = len(merged) - max_messages
-        start = -(-excess // block) * block  # drop the fewest whole blocks that leave max_messages
-    while start < len(merged) and merged[start]["role"] != "user":
-        start += 1
-    return start
-
-
-def _merge_and_trim(turns: list[dict[str, str]], max_messages: int) -> list[dict[str, str]]:
-    merged = _merge(turns)
-    return merged[_window_start(merged, max_messages):]
-
-
 def truncate(text: str, max_chars: int) -> str:
     if len(text) <= max_chars:
         return text
@@ -103,8 +67,8 @@ def build_messages(
     service's caches of the system prompt and of the conversation's earlier turns still hold.
     Raises ``ValueError`` when the conversation has no user message to answer.
     """
-    merged = _merge(conversation_turns(events))
-    start = _window_start(merged, history_turns)
+    merged = merge(conversation_turns(events))
+    start = window_start(merged, history_turns)
     turns = merged[start:]
     if not turns or turns[-1]["role"] != "user":
         raise ValueError("the conversation has no user message to answer")

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from review import files
 from review.store import Event
 from ridgeline.feedback import is_feedback_event, reply_id_of, sources_of, verdict_of
+from ridgeline.history import HISTORY_TURNS, merge, window_start
 
 # Events after which the action server's prompt starts afresh (actions/prompt.py).
 RESETS = ("session_started", "restart")
 # The event types a reply's context and verdict are read from.
 VERDICT_EVENT_TYPES = ("user", "bot", *RESETS)
 # The action server's default ACTIONS_LLM_HISTORY_TURNS: the messages the LLM gets, the question included.
-DEFAULT_CONTEXT_MESSAGES = 8
+DEFAULT_CONTEXT_MESSAGES = HISTORY_TURNS
 USER, ASSISTANT = "user", "assistant"
 
 
@@ -102,20 +103,14 @@ def _judged(sender: str, reply_id: str, reply: _Reply, verdict: str, click: Even
 def context(turns: Iterable[Turn], max_messages: int = DEFAULT_CONTEXT_MESSAGES) -> list[Turn]:
     """The messages the LLM got before its reply, ending with the visitor's question.
 
-    As the action server builds them: consecutive messages of one role joined (several chat
-    templates need alternating roles), at most ``max_messages`` of the latest, starting with the
-    visitor. A bot message between the question and the reply (a "message shortened" notice)
-    came after the LLM was asked, so it is left out. Empty when there is no question.
+    By the action server's own rule (``ridgeline.history``): consecutive messages of one role
+    joined, at most ``max_messages`` of the latest (dropped in blocks), starting with the visitor.
+    A bot message between the question and the reply (a "message shortened" notice) came after
+    the LLM was asked, so it is left out. Empty when there is no question.
     """
-    merged: list[Turn] = []
-    for turn in turns:
-        if merged and merged[-1].role == turn.role:
-            merged[-1] = Turn(turn.role, f"{merged[-1].text}\n{turn.text}")
-        else:
-            merged.append(turn)
-    while merged and merged[-1].role != USER:
+    if max_messages <= 0:
+        return []
+    merged = merge([{"role": turn.role, "content": turn.text} for turn in turns])
+    while merged and merged[-1]["role"] != USER:
         merged.pop()
-    window = merged[-max_messages:] if max_messages > 0 else []
-    while window and window[0].role != USER:
-        window.pop(0)
-    return window
+    return [Turn(m["role"], m["content"]) for m in merged[window_start(merged, max_messages):]]

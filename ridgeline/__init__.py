@@ -11,7 +11,9 @@ every other package may import it (tests/architecture keeps both true). One modu
 - ``ridgeline.shapes``: the order-id, email and card-number rules;
 - ``ridgeline.text``: lone surrogates, control characters, text cleaning;
 - ``ridgeline.access``: the constant-time secret and bearer-token checks;
-- ``ridgeline.settings``: ``ConfigError`` and ``parse_enum``, shared by every service's settings.
+- ``ridgeline.settings``: ``ConfigError`` and ``parse_enum``, shared by every service's settings;
+- ``ridgeline.history``: the conversation as the LLM sees it (merged roles, the history window);
+- ``ridgeline.feedback``: the verdict buttons under an LLM reply, and how a click is read back.
 
 Nothing is imported here, so ``import ridgeline.privacy`` loads neither YAML nor the facts.
 """
