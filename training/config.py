@@ -434,17 +434,27 @@ def parse(cls: type[T], argv: Sequence[str] | None, prog: str, description: str)
 
 
 def run_command(cls: type[T], argv: Sequence[str] | None, prog: str, description: str,
-                work: Callable[[T], R]) -> tuple[int, T | None, R | None]:
+                work: Callable[[T], R], data_errors: tuple[type[Exception], ...] = ()
+                ) -> tuple[int, T | None, R | None]:
     """Parse ``argv`` into ``cls`` and run ``work`` on it: ``(0, the arguments, its result)``, or
-    ``(exit status, None, None)`` once the user has been told why (a ``ConfigError``: status 2;
-    ``--help`` or a flag argparse refused: argparse's own status and message)."""
+    ``(exit status, the arguments or None, None)`` once the user has been told why: a
+    ``ConfigError`` (status 2); ``--help`` or a flag argparse refused (argparse's own status and
+    message); one of ``data_errors`` raised by ``work``, malformed input data (status 1, with
+    ``file:line: what is wrong``)."""
     import sys
 
     try:
         args = parse(cls, argv, prog, description)
-        return 0, args, work(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2, None, None
     except SystemExit as exc:
         return (exc.code if isinstance(exc.code, int) else 2), None, None
+    try:
+        return 0, args, work(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2, None, None
+    except data_errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1, args, None

@@ -22,7 +22,6 @@ logs in ``--output/runs`` (``rewards/accuracies``, ``rewards/margins``) and
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -248,18 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--learning-rate)."
     )
 
-    def work(args: DPOArgs) -> dict | None:
-        try:
-            return run(args)
-        except DataError as exc:  # a malformed line of the pairs: exit 1, as `prepare`
-            print(f"error: {exc}", file=sys.stderr)
-            return None
-
-    status, args, summary = run_command(DPOArgs, argv, "python -m training dpo", description, work)
-    if args is None:
-        return status
+    status, args, summary = run_command(DPOArgs, argv, "python -m training dpo", description, run,
+                                        data_errors=(DataError,))  # a malformed line of the pairs, as `prepare`
     if summary is None:
-        return 1
+        return status
     train, rewards, accuracy = summary["train"], summary["rewards"], summary["preference_accuracy"]
     figures = [f"training loss {runs.number(train['train_loss'])}"]
     if rewards["accuracy"] is not None:

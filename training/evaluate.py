@@ -531,21 +531,10 @@ def render_grounding_markdown(report: dict) -> str:
 def main_grounding(argv: Sequence[str]) -> int:
     description = GroundingArgs.__doc__ + " See the module's description: python -m training evaluate --help."
 
-    def work(args: GroundingArgs) -> dict | None:
-        try:
-            return grounding_report(args)
-        except ConfigError:
-            raise
-        except ValueError as exc:  # bad input data (CatalogError included): exit 1
-            print(f"error: {exc}", file=sys.stderr)
-            return None
-
     status, args, report = run_command(GroundingArgs, argv, "python -m training evaluate --grounding", description,
-                                       work)
-    if args is None:
-        return status
+                                       grounding_report, data_errors=(ValueError,))  # CatalogError included
     if report is None:
-        return 1
+        return status
     print("\n".join(grounding_table(report)))
     print(f"Report: {Path(args.output) / GROUNDING_MD}")
     return 0
@@ -558,18 +547,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     description = (f"{__doc__.split(chr(10) * 2)[0]}\n\nWith {GROUNDING_FLAG}: how often replies cite a source, invent "
                    f"a fact or decline; see python -m training evaluate {GROUNDING_FLAG} --help.")
 
-    def work(args: EvaluateArgs) -> dict | None:
-        try:
-            return evaluate(args)
-        except DataError as exc:  # a malformed line of the preference pairs: exit 1
-            print(f"error: {exc}", file=sys.stderr)
-            return None
-
-    status, args, report = run_command(EvaluateArgs, argv, "python -m training evaluate", description, work)
-    if args is None:
-        return status
+    status, args, report = run_command(EvaluateArgs, argv, "python -m training evaluate", description, evaluate,
+                                       data_errors=(DataError,))  # a malformed line of the preference pairs
     if report is None:
-        return 1
+        return status
     figures = []
     for name, result in report["results"].items():
         parts = [f"loss {result['loss']:.4f}, perplexity {result['perplexity']:.2f}"] if "loss" in result else []
