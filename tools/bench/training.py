@@ -11,8 +11,8 @@ ids with the loss on the second half of each sequence, for ``--steps`` optimizer
 steps; the first step (allocation, kernel selection) is left out of tokens/s. The preference methods
 run ``dpo``'s own trainer (``training.dpo.build_trainer``) on random-word pairs whose prompt and replies
 each fill about half of ``--seq-len``; a step trains on two sequences per pair (prompt + chosen, prompt +
-rejected), so their tokens/s counts ``2 x --batch-size x --seq-len`` tokens a step, and DPO's reference
-pass (the adapter switched off) is part of the time.
+rejected), so their tokens/s counts both sequences' tokens (as ``dpo`` tokenizes them, chat template
+included), and DPO's reference pass (the adapter switched off) is part of the time.
 ``qwen2.5-1.5b`` is a randomly initialised model of Qwen2.5-1.5B-Instruct's
 exact shape (speed and memory depend on the shape, not the weights), so nothing
 is downloaded. Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and
@@ -78,7 +78,7 @@ def random_dataset(vocab_size: int, examples: int, seq_len: int, seed: int = 0):
 
 
 def random_pairs(model_dir: str, pairs: int, seq_len: int, seed: int = 0) -> list[dict]:
-    """Preference pairs of random words: prompt, chosen and rejected each about ``seq_len // 2`` tokens."""
+    """Preference pairs of random words: prompt + either reply just under ``seq_len`` tokens, chat template included."""
     import random
 
     from transformers import AutoTokenizer
@@ -93,10 +93,10 @@ def random_pairs(model_dir: str, pairs: int, seq_len: int, seed: int = 0) -> lis
             chosen.append(rng.choice(words))
         return " ".join(chosen)
 
-    half = seq_len // 2
-    return [{"prompt": [{"role": "user", "content": text(half - 16)}],
-             "chosen": [{"role": "assistant", "content": text(half - 16)}],
-             "rejected": [{"role": "assistant", "content": text(half - 16)}]} for _ in range(pairs)]
+    part = seq_len // 2 - 32  # room for the chat template's tokens and the last word's overshoot: nothing is cut
+    return [{"prompt": [{"role": "user", "content": text(part)}],
+             "chosen": [{"role": "assistant", "content": text(part)}],
+             "rejected": [{"role": "assistant", "content": text(part)}]} for _ in range(pairs)]
 
 
 def build_method_trainer(method: str, model_dir: str, output: str, steps: int, seq_len: int, batch_size: int,
@@ -109,10 +109,18 @@ def build_method_trainer(method: str, model_dir: str, output: str, steps: int, s
         from training.config import DPOArgs
         from training.dpo import build_trainer
 
+        from training.dpo import pair_stats
+        from training.modeling import load_tokenizer
+
         quantization, lora_r, loss = PREFERENCE_METHODS[method]
         args = DPOArgs(**common, quantization=quantization, lora_r=lora_r, loss=loss)
         pairs = random_pairs(model_dir, steps * batch_size, seq_len)
-        return build_trainer(args, pairs=(pairs, None), callbacks=callbacks), 2 * batch_size * seq_len
+        # The tokens the steps train on, counted as dpo tokenizes them: both sequences of each pair.
+        stats = pair_stats(load_tokenizer(model_dir), pairs, seq_len, "random pairs")
+        if stats["cut"]:
+            raise RuntimeError(f"{stats['cut']} random pairs are longer than --seq-len {seq_len}")
+        tokens = stats["tokens"]
+        return build_trainer(args, pairs=(pairs, None), callbacks=callbacks), tokens / steps
     from transformers import AutoConfig
 
     from training.config import SFTArgs
