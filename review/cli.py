@@ -329,7 +329,7 @@ def write_feedback_file(db: TrackerDB, args: argparse.Namespace, judged: list[Ju
             fresh.append(item)
             senders[files.key(reply.sender)] = reply.sender
     merged = preferences.merge(fresh, previous)
-    preferences.write_atomically(args.output, preferences.feedback_yaml(merged))
+    files.write_atomically(args.output, preferences.feedback_yaml(merged))
     manifest.record(args.output, "yaml", holders(db, manifest, args.output, set(merged.groups), senders))
     carried = f", {merged.carried} of them on items no longer selected" if merged.carried else ""
     print(f"wrote {args.output} ({plural(len(merged.items), 'item')}, "
@@ -375,7 +375,7 @@ def cmd_export_preferences(args: argparse.Namespace, manifest: Manifest) -> int:
     if args.sft_output:
         written.append((args.sft_output, exported.good, exported.good_keys))
     for path, rows, keys in written:
-        preferences.write_atomically(path, preferences.jsonl(rows))
+        files.write_atomically(path, preferences.jsonl(rows))
         manifest.record(path, "jsonl", holders(None, manifest, args.input, keys, {}))
     print(f"export-preferences: {plural(len(items), 'item')}; {plural(len(exported.pairs), 'preference pair')} "
           f"written to {args.output}, {exported.skipped} without a better_reply skipped")

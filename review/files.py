@@ -44,6 +44,14 @@ def cut(text: str, kind: str, sender: str) -> str:
     return re.sub(pattern, "", text, flags=re.DOTALL)
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Whole or not at all: an interrupted write never leaves half a file (of better replies, of the manifest)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 class Manifest:
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / MANIFEST
@@ -54,11 +62,7 @@ class Manifest:
         return json.loads(self.path.read_text(encoding="utf-8")).get("files", {})
 
     def save(self, files: dict[str, dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"version": 1, "files": files}, indent=2, sort_keys=True) + "\n",
-                             encoding="utf-8")
-        os.replace(temporary, self.path)
+        write_atomically(self.path, json.dumps({"version": 1, "files": files}, indent=2, sort_keys=True) + "\n")
 
     def record(self, path: Path, kind: str, senders: Iterable[str]) -> None:
         files = self.load()

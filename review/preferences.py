@@ -19,7 +19,6 @@ visitor's items out and keeps the rest, better replies included.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,14 +152,6 @@ def feedback_yaml(merged: Merged) -> str:
                          width=1_000_000)
         lines += [begin.format(key=key), body.rstrip("\n"), end.format(key=key)]
     return "\n".join(lines) + "\n"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Whole or not at all: an interrupted write never leaves a half file of better replies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 # ---------------------------------------------------------------- reading
